@@ -1,0 +1,9 @@
+/* autocircuit — automated circuit discovery for transformer language models.
+ * Umbrella header: include this one. Each part documents its own functions. */
+#ifndef AUTOCIRCUIT_H
+#define AUTOCIRCUIT_H
+
+#include "autocircuit/base.h"
+#include "autocircuit/model.h"
+
+#endif

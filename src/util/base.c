@@ -1,0 +1,163 @@
+/* Status table, error formatting and the allocation hook. */
+#include "autocircuit/base.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ac_status_name(int code) {
+    switch (code) {
+#define AC__STATUS_NAME(name, value, msg) \
+    case value:                           \
+        return #name;
+        AC_STATUS_TABLE(AC__STATUS_NAME)
+#undef AC__STATUS_NAME
+    default:
+        return "AC_ERR_UNKNOWN";
+    }
+}
+
+const char *ac_status_message(int code) {
+    switch (code) {
+#define AC__STATUS_MSG(name, value, msg) \
+    case value:                          \
+        return msg;
+        AC_STATUS_TABLE(AC__STATUS_MSG)
+#undef AC__STATUS_MSG
+    default:
+        return "unknown error";
+    }
+}
+
+void ac_error_clear(ac_error *err) {
+    if (!err) return;
+    memset(err, 0, sizeof *err);
+    err->offset = -1;
+}
+
+static void error_fill(ac_error *err, int code, const char *file, long line, long column,
+                       long offset, const char *fmt, va_list ap) {
+    ac_error_clear(err);
+    err->code = code;
+    if (file) snprintf(err->file, sizeof err->file, "%s", file);
+    err->line = line;
+    err->column = column;
+    err->offset = offset;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    /* keep it one line */
+    for (char *p = err->msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
+int ac_error_set(ac_error *err, int code, const char *file, const char *fmt, ...) {
+    if (!err) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    error_fill(err, code, file, 0, 0, -1, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int ac_error_set_at(ac_error *err, int code, const char *file, long line, long column,
+                    const char *fmt, ...) {
+    if (!err) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    error_fill(err, code, file, line, column, -1, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int ac_error_set_offset(ac_error *err, int code, const char *file, long offset,
+                        const char *fmt, ...) {
+    if (!err) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    error_fill(err, code, file, 0, 0, offset, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+char *ac_error_format(const ac_error *err, char *buf, size_t n) {
+    if (!buf || n == 0) return buf;
+    const char *msg = err->msg[0] ? err->msg : ac_status_message(err->code);
+    if (err->file[0] && err->line > 0)
+        snprintf(buf, n, "%s:%ld:%ld: %s", err->file, err->line, err->column, msg);
+    else if (err->file[0] && err->offset >= 0)
+        snprintf(buf, n, "%s: at byte %ld: %s", err->file, err->offset, msg);
+    else if (err->file[0])
+        snprintf(buf, n, "%s: %s", err->file, msg);
+    else
+        snprintf(buf, n, "%s", msg);
+    return buf;
+}
+
+/* ---- allocation ---------------------------------------------------------------- */
+
+static long alloc_countdown = 0; /* >0: fail when it reaches 0 */
+static long alloc_count = 0;
+
+static int alloc_should_fail(void) {
+    alloc_count++;
+    if (alloc_countdown > 0 && --alloc_countdown == 0) return 1;
+    return 0;
+}
+
+long ac_alloc_fail_after(long n) {
+    long c = alloc_count;
+    alloc_count = 0;
+    alloc_countdown = n > 0 ? n : 0;
+    return c;
+}
+
+int ac_mul_size(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return -1;
+    *out = a * b;
+    return 0;
+}
+
+int ac_add_size(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return -1;
+    *out = a + b;
+    return 0;
+}
+
+void *ac_malloc(size_t n) {
+    if (alloc_should_fail()) return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *ac_calloc(size_t count, size_t size) {
+    size_t total;
+    if (ac_mul_size(count, size, &total)) return NULL;
+    if (alloc_should_fail()) return NULL;
+    return calloc(total ? total : 1, 1);
+}
+
+void *ac_realloc(void *p, size_t n) {
+    if (alloc_should_fail()) return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void ac_free(void *p) { free(p); }
+
+char *ac_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = ac_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void *ac_alloc_aligned(size_t count, size_t size) {
+    size_t total;
+    if (ac_mul_size(count, size, &total)) return NULL;
+    if (ac_add_size(total, 63, &total)) return NULL;
+    total &= ~(size_t)63;
+    if (alloc_should_fail()) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, total ? total : 64) != 0) return NULL;
+    return p;
+}
+
+void ac_free_aligned(void *p) { free(p); }

@@ -1,0 +1,88 @@
+/* autocircuit — running a model: forward pass with source recording and edge patching,
+ * and the backward pass to destination inputs and edge masks.
+ *
+ * A run (ac_run) owns one contiguous activation arena sized for at most max_B prompts
+ * of at most max_T tokens. Batches are left-padded: mask[b*T + t] is 1 for real tokens
+ * and 0 for padding; position ids count real tokens only, so a padded prompt gives the
+ * same logits as the same prompt alone.
+ *
+ * Patching (auto-circuit's arithmetic): with edge masks m (one per graph edge, per
+ * position if the graph has positions) and patch values P_s per source s, each
+ * destination's input is   resid + Σ_s m[dest, s] · (P_s − C_s)   where C_s is the
+ * source's output in this same forward pass. Only destinations with a non-zero mask pay
+ * for a private input; the residual stream itself is never copied per head.
+ *
+ * Source-stacked tensors ([n_src][B*T][d_model], "source stacks") hold one [B, T, d]
+ * block per source in graph src order.
+ */
+#ifndef AUTOCIRCUIT_ENGINE_H
+#define AUTOCIRCUIT_ENGINE_H
+
+#include "autocircuit/graph.h"
+#include "autocircuit/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A batch of token ids [B*T] (t fastest) with an optional padding mask (NULL: no pads). */
+typedef struct ac_tokens {
+    int B, T;
+    const int32_t *ids;
+    const uint8_t *mask;
+} ac_tokens;
+
+typedef enum {
+    AC_LOGITS_LAST = 0, /* logits [B, V] at position T-1 */
+    AC_LOGITS_ALL = 1,  /* logits [B, T, V] */
+    AC_LOGITS_NONE = 2  /* no unembedding */
+} ac_logits_mode;
+
+typedef struct ac_forward_opts {
+    ac_logits_mode logits_mode;
+    float *logits;       /* out, shape by logits_mode (ignored for NONE) */
+    const float *masks;  /* [graph n_edges] edge masks, or NULL: no patching */
+    const float *patch;  /* source stack of patch values; required with masks or when a
+                            backward with mask gradients follows; borrowed until the
+                            backward is done */
+    float *record;       /* out: source stack of this run's source outputs, or NULL */
+} ac_forward_opts;
+
+/* Called once per destination during the backward with its input gradient
+ * grad[B*T*d_model] (borrowed, valid during the call). */
+typedef void (*ac_dest_grad_fn)(void *ctx, int dest, const float *grad);
+
+typedef struct ac_backward_opts {
+    const float *dlogits;   /* d loss / d logits, same shape as the forward's logits */
+    float *mask_grad;       /* [graph n_edges]: d loss / d mask ACCUMULATED (+=), or NULL */
+    ac_dest_grad_fn dest_grad; /* optional per-destination input gradients */
+    void *dest_grad_ctx;
+} ac_backward_opts;
+
+typedef struct ac_run ac_run;
+
+/* Create a run for model m (borrowed; must outlive the run), optional graph g (borrowed;
+ * NULL disables patching and source stacks), at most max_B × max_T tokens. Allocates
+ * the activation arena once. *out owned by the caller (ac_run_free).
+ * Errors: AC_ERR_ARG (sizes), AC_ERR_NOMEM. */
+int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B, int max_T,
+                  ac_error *err);
+void ac_run_free(ac_run *r);
+
+/* Bytes held by the run's activation arena. */
+size_t ac_run_arena_bytes(const ac_run *r);
+
+/* Forward pass. Errors: AC_ERR_ARG (batch larger than the run, T beyond the model's
+ * context, masks without graph or patch, per-position graph whose seq_len != T),
+ * AC_ERR_RANGE (a token id outside the vocabulary). */
+int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_error *err);
+
+/* Backward pass of the last forward (same masks and patch values): gradients of a
+ * scalar loss given d loss / d logits. Mask gradients need the forward's patch values.
+ * Errors: AC_ERR_ARG (no forward, logits mode NONE, mask_grad without patch). */
+int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOCIRCUIT_ENGINE_H */

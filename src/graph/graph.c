@@ -1,0 +1,215 @@
+/* The factorized circuit graph: nodes, graph layers, edge numbering and names. */
+#include "autocircuit/graph.h"
+
+#include <stdio.h>
+#include <string.h>
+
+ac_graph_opts ac_graph_default_opts(void) {
+    ac_graph_opts o = {.separate_qkv = 1, .seq_len = 0};
+    return o;
+}
+
+void ac_graph_free(ac_graph *g) {
+    if (!g) return;
+    ac_free(g->srcs);
+    ac_free(g->dests);
+    ac_free(g->attn_dest_begin);
+    ac_free(g->attn_dest_end);
+    ac_free(g->mlp_dest);
+    ac_free(g->head_src);
+    ac_free(g->mlp_src);
+    ac_free(g);
+}
+
+static void add_dest(ac_graph *g, ac_dest_kind kind, int layer, int head, int graph_layer,
+                     const char *name) {
+    ac_dest_node *d = &g->dests[g->n_dest++];
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->kind = kind;
+    d->layer = layer;
+    d->head = head;
+    d->graph_layer = graph_layer;
+}
+
+int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *opts,
+                   ac_error *err) {
+    *out = NULL;
+    ac_graph_opts o = opts ? *opts : ac_graph_default_opts();
+    if (o.seq_len < 0) return ac_error_set(err, AC_ERR_ARG, NULL, "graph: negative sequence length");
+    const int L = cfg->n_layer, H = cfg->n_head, Hkv = cfg->n_kv_head;
+    const int grouped = Hkv != H;
+    if (!o.separate_qkv && grouped)
+        return ac_error_set(err, AC_ERR_UNSUPPORTED, NULL,
+                            "graph: combined Q/K/V destinations are not defined for "
+                            "grouped-query attention (%d query heads, %d key/value heads); "
+                            "use separate Q/K/V",
+                            H, Hkv);
+    ac_graph *g = ac_calloc(1, sizeof *g);
+    if (!g) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory building the graph");
+    g->n_layer = L;
+    g->n_head = H;
+    g->n_kv_head = Hkv;
+    g->seq_len = o.seq_len;
+    g->separate_qkv = o.separate_qkv;
+    const int per_layer_dests = (o.separate_qkv ? H + 2 * Hkv : H) + (cfg->attn_only ? 0 : 1);
+    const size_t max_src = 1 + (size_t)L * (size_t)(H + 1);
+    const size_t max_dest = (size_t)L * (size_t)per_layer_dests + 1;
+    g->srcs = ac_calloc(max_src, sizeof *g->srcs);
+    g->dests = ac_calloc(max_dest, sizeof *g->dests);
+    g->attn_dest_begin = ac_calloc((size_t)L, sizeof(int));
+    g->attn_dest_end = ac_calloc((size_t)L, sizeof(int));
+    g->mlp_dest = ac_calloc((size_t)L, sizeof(int));
+    g->head_src = ac_calloc((size_t)L, sizeof(int));
+    g->mlp_src = ac_calloc((size_t)L, sizeof(int));
+    if (!g->srcs || !g->dests || !g->attn_dest_begin || !g->attn_dest_end || !g->mlp_dest ||
+        !g->head_src || !g->mlp_src) {
+        ac_graph_free(g);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory building the graph");
+    }
+
+    /* sources, in graph-layer order */
+    ac_src_node *s = &g->srcs[g->n_src++];
+    snprintf(s->name, sizeof s->name, "Resid Start");
+    s->kind = AC_SRC_RESID_START;
+    s->layer = -1;
+    s->head = -1;
+    s->graph_layer = 0;
+    s->src_idx = 0;
+    for (int l = 0; l < L; l++) {
+        const int attn_gl = cfg->attn_only ? l + 1 : 2 * l + 1;
+        g->head_src[l] = g->n_src;
+        for (int h = 0; h < H; h++) {
+            s = &g->srcs[g->n_src];
+            snprintf(s->name, sizeof s->name, "A%d.%d", l, h);
+            s->kind = AC_SRC_HEAD;
+            s->layer = l;
+            s->head = h;
+            s->graph_layer = attn_gl;
+            s->src_idx = g->n_src++;
+        }
+        g->mlp_src[l] = -1;
+        if (!cfg->attn_only) {
+            s = &g->srcs[g->n_src];
+            snprintf(s->name, sizeof s->name, "MLP %d", l);
+            s->kind = AC_SRC_MLP;
+            s->layer = l;
+            s->head = -1;
+            s->graph_layer = 2 * l + 2;
+            s->src_idx = g->n_src;
+            g->mlp_src[l] = g->n_src++;
+        }
+    }
+
+    /* destinations */
+    char name[32];
+    for (int l = 0; l < L; l++) {
+        const int attn_gl = cfg->attn_only ? l + 1 : 2 * l + 1;
+        g->attn_dest_begin[l] = g->n_dest;
+        if (o.separate_qkv) {
+            static const char letters[3] = {'Q', 'K', 'V'};
+            for (int q = 0; q < 3; q++) {
+                int nh = q == 0 ? H : Hkv;
+                for (int h = 0; h < nh; h++) {
+                    if (q > 0 && grouped) snprintf(name, sizeof name, "A%d.kv%d.%c", l, h, letters[q]);
+                    else snprintf(name, sizeof name, "A%d.%d.%c", l, h, letters[q]);
+                    add_dest(g, (ac_dest_kind)q, l, h, attn_gl, name);
+                }
+            }
+        } else {
+            for (int h = 0; h < H; h++) {
+                snprintf(name, sizeof name, "A%d.%d", l, h);
+                add_dest(g, AC_DEST_QKV, l, h, attn_gl, name);
+            }
+        }
+        g->attn_dest_end[l] = g->n_dest;
+        g->mlp_dest[l] = -1;
+        if (!cfg->attn_only) {
+            snprintf(name, sizeof name, "MLP %d", l);
+            g->mlp_dest[l] = g->n_dest;
+            add_dest(g, AC_DEST_MLP, l, -1, 2 * l + 2, name);
+        }
+    }
+    const int end_gl = cfg->attn_only ? L + 1 : 2 * L + 1;
+    add_dest(g, AC_DEST_RESID_END, L, -1, end_gl, "Resid End");
+    g->n_graph_layers = end_gl + 1;
+
+    /* inputs and edge offsets */
+    size_t off = 0;
+    for (int d = 0; d < g->n_dest; d++) {
+        int n_in = 0;
+        while (n_in < g->n_src && g->srcs[n_in].graph_layer < g->dests[d].graph_layer) n_in++;
+        g->dests[d].n_in = n_in;
+        g->dests[d].edge_offset = off;
+        off += (size_t)n_in;
+    }
+    g->n_edges_per_pos = off;
+    g->n_edges = off * (size_t)(o.seq_len > 0 ? o.seq_len : 1);
+    *out = g;
+    return AC_OK;
+}
+
+size_t ac_graph_edge_index(const ac_graph *g, int pos, int dest, int src) {
+    if (dest < 0 || dest >= g->n_dest || src < 0 || src >= g->dests[dest].n_in) return (size_t)-1;
+    size_t e = g->dests[dest].edge_offset + (size_t)src;
+    if (g->seq_len > 0) {
+        if (pos < 0 || pos >= g->seq_len) return (size_t)-1;
+        e += (size_t)pos * g->n_edges_per_pos;
+    }
+    return e;
+}
+
+void ac_graph_edge_at(const ac_graph *g, size_t edge, int *pos, int *dest, int *src) {
+    size_t e = edge;
+    int p = -1;
+    if (g->seq_len > 0) {
+        p = (int)(edge / g->n_edges_per_pos);
+        e = edge % g->n_edges_per_pos;
+    }
+    /* binary search the destination whose block holds e */
+    int lo = 0, hi = g->n_dest - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (g->dests[mid].edge_offset <= e) lo = mid;
+        else hi = mid - 1;
+    }
+    if (pos) *pos = p;
+    if (dest) *dest = lo;
+    if (src) *src = (int)(e - g->dests[lo].edge_offset);
+}
+
+char *ac_graph_edge_name(const ac_graph *g, size_t edge, char *buf, size_t n) {
+    int d, s;
+    ac_graph_edge_at(g, edge, NULL, &d, &s);
+    snprintf(buf, n, "%s->%s", g->srcs[s].name, g->dests[d].name);
+    return buf;
+}
+
+int ac_graph_find_src(const ac_graph *g, const char *name) {
+    for (int i = 0; i < g->n_src; i++)
+        if (!strcmp(g->srcs[i].name, name)) return i;
+    return -1;
+}
+
+int ac_graph_find_dest(const ac_graph *g, const char *name) {
+    for (int i = 0; i < g->n_dest; i++)
+        if (!strcmp(g->dests[i].name, name)) return i;
+    return -1;
+}
+
+size_t ac_graph_find_edge(const ac_graph *g, const char *name, int pos) {
+    const char *arrow = strstr(name, "->");
+    if (!arrow || (size_t)(arrow - name) >= 32) return (size_t)-1;
+    char src[32];
+    memcpy(src, name, (size_t)(arrow - name));
+    src[arrow - name] = 0;
+    int s = ac_graph_find_src(g, src), d = ac_graph_find_dest(g, arrow + 2);
+    if (s < 0 || d < 0) return (size_t)-1;
+    return ac_graph_edge_index(g, g->seq_len > 0 ? pos : 0, d, s);
+}
+
+size_t ac_graph_residual_edge_count(const ac_config *cfg) {
+    size_t per = 1 + (size_t)cfg->n_head;
+    if (!cfg->attn_only) per += 2;
+    return per * (size_t)cfg->n_layer;
+}

@@ -1,0 +1,195 @@
+/* Backward pass: gradients of a scalar loss to every destination input and edge mask.
+ *
+ * Walks the network top-down. Each destination's input gradient G_dest is reduced into
+ * edge-mask gradients right away (one GEMM per group of destinations that share their
+ * sources: ∂L/∂m[dest, s] = <P_s − C_s, G_dest>), so no more than one layer's
+ * destination gradients are ever held. When masks are non-zero the current source
+ * outputs C_s also feed destinations through −m·C_s; those contributions are gathered
+ * per source in `gsrc` and added when the backward reaches the source. */
+#include <cblas.h>
+#include <string.h>
+
+#include "model/ops.h"
+#include "model/run_internal.h"
+
+/* Mask gradients, source-gradient contributions and callbacks for the n destinations
+ * dest0 .. dest0+n-1 (sharing one source set) whose input gradients are G[n][BT][d]. */
+static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, int n, const float *G) {
+    const ac_graph *g = r->g;
+    const int n_in = g->dests[dest0].n_in;
+    const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)r->m->cfg.d_model;
+    const size_t off = g->dests[dest0].edge_offset;
+    const int N = (int)(BT * d);
+    if (o->mask_grad) {
+        if (g->seq_len == 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, r->D, N,
+                        1.0f, o->mask_grad + off, n_in);
+        } else {
+            for (int t = 0; t < r->T; t++) {
+                float *Mg = o->mask_grad + (size_t)t * g->n_edges_per_pos + off;
+                for (int b = 0; b < r->B; b++) {
+                    const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)d, 1.0f,
+                                G + row, N, r->D + row, N, 1.0f, Mg, n_in);
+                }
+            }
+        }
+    }
+    if (r->any_active) {
+        if (g->seq_len == 0) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, N, n, -1.0f, r->masks + off,
+                        n_in, G, N, 1.0f, r->gsrc, N);
+        } else {
+            for (int t = 0; t < r->T; t++) {
+                const float *M = r->masks + (size_t)t * g->n_edges_per_pos + off;
+                for (int b = 0; b < r->B; b++) {
+                    const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)d, n, -1.0f, M,
+                                n_in, G + row, N, 1.0f, r->gsrc + row, N);
+                }
+            }
+        }
+    }
+    if (o->dest_grad)
+        for (int i = 0; i < n; i++) o->dest_grad(o->dest_grad_ctx, dest0 + i, G + (size_t)i * BT * d);
+}
+
+/* The input of destination `dest` (resid + delta when active) into buf; returns the
+ * pointer to use (resid itself when inactive). */
+static const float *dest_input(ac_run *r, int dest, const float *resid, float *buf) {
+    if (!r->g || !r->active[dest]) return resid;
+    const size_t n = (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
+    ac__run_deltas(r, dest, 1, buf);
+    for (size_t i = 0; i < n; i++) buf[i] += resid[i];
+    return buf;
+}
+
+static void add_into(float *dst, const float *src, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
+    const ac_model *m = r->m;
+    const ac_config *c = &m->cfg;
+    const ac_graph *g = r->g;
+    if (!r->have_forward) return ac_error_set(err, AC_ERR_ARG, NULL, "backward: no forward pass to differentiate");
+    if (r->logits_mode == AC_LOGITS_NONE || !o->dlogits)
+        return ac_error_set(err, AC_ERR_ARG, NULL, "backward: the forward computed no logits");
+    if (o->mask_grad && (!g || !r->patch))
+        return ac_error_set(err, AC_ERR_ARG, NULL, "backward: mask gradients need a graph and the forward's patch values");
+    const int B = r->B, T = r->T;
+    const size_t BT = (size_t)B * (size_t)T, d = (size_t)c->d_model, n = BT * d;
+    const int dh = c->d_head, H = c->n_head, Hkv = c->n_kv_head;
+    const int per_dest = g && (o->mask_grad || o->dest_grad || r->any_active);
+    if (g && r->any_active) memset(r->gsrc, 0, (size_t)g->n_src * n * sizeof(float));
+
+    /* --- unembedding and final norm → gradient at Resid End's input --- */
+    const int rows = r->logits_mode == AC_LOGITS_LAST ? B : (int)BT;
+    memset(r->tmp, 0, (size_t)rows * d * sizeof(float));
+    ac__matmul_backward_input(r->tmp, (int)d, o->dlogits, c->vocab_size, m->w.w_unembed, rows, (int)d, c->vocab_size);
+    /* scatter rows into a full [BT, d] gradient */
+    float *gend = r->gx; /* the residual gradient starts as Resid End's input gradient */
+    memset(gend, 0, n * sizeof(float));
+    const int end_dest = g ? g->n_dest - 1 : -1;
+    const float *end_in = g ? dest_input(r, end_dest, r->resid_final, r->tmp2) : r->resid_final;
+    for (int i = 0; i < rows; i++) {
+        size_t row = r->logits_mode == AC_LOGITS_LAST ? (size_t)i * (size_t)T + (size_t)(T - 1) : (size_t)i;
+        if (c->final_norm && c->norm != AC_NORM_NONE)
+            ac__norm_backward(gend + row * d, r->tmp + (size_t)i * d, end_in + row * d, m->w.lnf_w, 1,
+                              (int)d, c->norm_eps, c->norm);
+        else
+            add_into(gend + row * d, r->tmp + (size_t)i * d, d);
+    }
+    if (per_dest) reduce_dest_grads(r, o, end_dest, 1, gend);
+
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        const ac_layer_weights *lw = &m->w.layers[l];
+        ac_layer_acts *a = &r->layers[l];
+
+        /* --- MLP --- */
+        if (!c->attn_only) {
+            const size_t hid = (size_t)c->d_mlp;
+            const float *gout = r->gx;
+            if (g && r->any_active) {
+                float *gs = r->gsrc + (size_t)g->mlp_src[l] * n;
+                for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
+                gout = r->tmp;
+            }
+            memset(r->ghid, 0, BT * hid * sizeof(float));
+            ac__matmul_backward_input(r->ghid, (int)hid, gout, (int)d, lw->w_proj, (int)BT, (int)hid, (int)d);
+            /* ghid is d loss / d hact; turn it into d loss / d hpre (and up) */
+            memcpy(r->hact, r->ghid, BT * hid * sizeof(float));
+            memset(r->ghid, 0, BT * hid * sizeof(float));
+            float *gxn = r->tmp2;
+            memset(gxn, 0, n * sizeof(float));
+            if (c->gated_mlp) {
+                memset(r->gup, 0, BT * hid * sizeof(float));
+                ac__gated_backward(r->ghid, r->gup, r->hact, a->hpre, a->up, BT * hid, c->act);
+                ac__matmul_backward_input(gxn, (int)d, r->gup, (int)hid, lw->w_up, (int)BT, (int)d, (int)hid);
+            } else {
+                ac__act_backward(r->ghid, r->hact, a->hpre, BT * hid, c->act);
+            }
+            ac__matmul_backward_input(gxn, (int)d, r->ghid, (int)hid, lw->w_fc, (int)BT, (int)d, (int)hid);
+            const int md = g ? g->mlp_dest[l] : -1;
+            const float *mlp_in = g ? dest_input(r, md, a->resid_mid, r->delta) : a->resid_mid;
+            float *Gm = r->G;
+            memset(Gm, 0, n * sizeof(float));
+            ac__norm_backward(Gm, gxn, mlp_in, lw->ln2_w, (int)BT, (int)d, c->norm_eps, c->norm);
+            if (per_dest) reduce_dest_grads(r, o, md, 1, Gm);
+            add_into(r->gx, Gm, n);
+        }
+
+        /* --- attention: gradient at each head's output → dz --- */
+        memset(r->gz, 0, BT * (size_t)H * (size_t)dh * sizeof(float));
+        if (g && r->any_active) {
+            for (int h = 0; h < H; h++) {
+                const float *gs = r->gsrc + (size_t)(g->head_src[l] + h) * n;
+                for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, dh, (int)d, 1.0f, r->tmp,
+                            (int)d, lw->wo + h * dh, H * dh, 1.0f, r->gz + h * dh, H * dh);
+            }
+        } else {
+            ac__matmul_backward_input(r->gz, H * dh, r->gx, (int)d, lw->wo, (int)BT, H * dh, (int)d);
+        }
+        memset(r->gqkv, 0, BT * (size_t)r->qkv_w * sizeof(float));
+        ac__attention_backward(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, B, T, H, Hkv, dh);
+        ac__rope_apply(r->gqkv, r->qkv_w, r->pos, r->inv_freq, (int)BT, H, dh, c->pos, 1);
+        ac__rope_apply(r->gqkv + H * dh, r->qkv_w, r->pos, r->inv_freq, (int)BT, Hkv, dh, c->pos, 1);
+
+        if (!per_dest) {
+            float *gxn = r->tmp2;
+            memset(gxn, 0, n * sizeof(float));
+            ac__matmul_backward_input(gxn, (int)d, r->gqkv, r->qkv_w, lw->wq, (int)BT, (int)d, r->qkv_w);
+            ac__norm_backward(r->gx, gxn, a->resid_pre, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
+            continue;
+        }
+        const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];
+        for (int dd = d0; dd < d1; dd++) {
+            const ac_dest_node *dn = &g->dests[dd];
+            float *gxn = r->tmp2;
+            memset(gxn, 0, n * sizeof(float));
+            const size_t sd = (size_t)dh * d;
+            if (dn->kind == AC_DEST_QKV) {
+                const int h = dn->head;
+                ac__matmul_backward_input(gxn, (int)d, r->gqkv + h * dh, r->qkv_w, lw->wq + (size_t)h * sd, (int)BT, (int)d, dh);
+                ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + h) * dh, r->qkv_w, lw->wk + (size_t)h * sd, (int)BT, (int)d, dh);
+                ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + Hkv + h) * dh, r->qkv_w, lw->wv + (size_t)h * sd,
+                                          (int)BT, (int)d, dh);
+            } else {
+                int col = dn->kind == AC_DEST_Q ? dn->head * dh
+                        : dn->kind == AC_DEST_K ? (H + dn->head) * dh
+                                                : (H + Hkv + dn->head) * dh;
+                const float *W = dn->kind == AC_DEST_Q ? lw->wq : dn->kind == AC_DEST_K ? lw->wk : lw->wv;
+                ac__matmul_backward_input(gxn, (int)d, r->gqkv + col, r->qkv_w, W + (size_t)dn->head * sd, (int)BT, (int)d, dh);
+            }
+            const float *inp = dest_input(r, dd, a->resid_pre, r->delta);
+            float *Gd = r->G + (size_t)(dd - d0) * n;
+            memset(Gd, 0, n * sizeof(float));
+            ac__norm_backward(Gd, gxn, inp, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
+        }
+        reduce_dest_grads(r, o, d0, d1 - d0, r->G);
+        for (int dd = d0; dd < d1; dd++) add_into(r->gx, r->G + (size_t)(dd - d0) * n, n);
+    }
+    return AC_OK;
+}

@@ -1,0 +1,56 @@
+/* Kernels of the transformer: each op is an x_forward / x_backward pair, outputs first,
+ * dims last. Backward functions ACCUMULATE (+=) into input gradients; zero explicitly.
+ * Matrices are row-major; weights are [out, in]. */
+#ifndef AC_OPS_H
+#define AC_OPS_H
+
+#include <stdint.h>
+
+#include "autocircuit/model.h"
+
+/* out[N, OUT] = in[N, IN] · W[OUT, IN]^T (+ bias[OUT] if non-NULL), via sgemm.
+ * ld_in / ld_out are the row strides of in / out (>= IN / OUT). */
+void ac__matmul_forward(float *out, int ld_out, const float *in, int ld_in, const float *W,
+                        const float *bias, int N, int IN, int OUT);
+/* din[N, IN] += dout[N, OUT] · W[OUT, IN]. */
+void ac__matmul_backward_input(float *din, int ld_din, const float *dout, int ld_dout,
+                               const float *W, int N, int IN, int OUT);
+
+/* Normalisation over the last dim C of N rows: LayerNorm (w, b), RMSNorm (w; b NULL) or
+ * none (copy). out may not alias in. */
+void ac__norm_forward(float *out, const float *in, const float *w, const float *b, int N,
+                      int C, float eps, ac_norm_kind kind);
+/* din[N, C] += d out / d in · dout, statistics recomputed from `in`. */
+void ac__norm_backward(float *din, const float *dout, const float *in, const float *w, int N,
+                       int C, float eps, ac_norm_kind kind);
+
+/* Elementwise activation (GELU-new, GELU, ReLU, SiLU) over n values. */
+void ac__act_forward(float *out, const float *in, size_t n, ac_act_kind kind);
+void ac__act_backward(float *din, const float *dout, const float *in, size_t n, ac_act_kind kind);
+
+/* Gated MLP hidden: out = act(gate) * up over n values; backward accumulates dgate, dup. */
+void ac__gated_forward(float *out, const float *gate, const float *up, size_t n, ac_act_kind kind);
+void ac__gated_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                        const float *up, size_t n, ac_act_kind kind);
+
+/* Rotary position embedding, in place, on `nh` heads of width dh in each of N rows of x
+ * (row stride ld). pos[N] are position ids. inv_freq[dh/2] the per-pair frequencies.
+ * `inverse` rotates by the negative angle (the backward of a rotation). */
+void ac__rope_apply(float *x, int ld, const int32_t *pos, const float *inv_freq, int N,
+                    int nh, int dh, ac_pos_kind kind, int inverse);
+
+/* Frequencies for RoPE (with "llama3" scaling when cfg->rope_scaling_factor > 0). */
+void ac__rope_inv_freq(float *inv_freq, const ac_config *cfg);
+
+/* Causal attention with a key-padding mask, grouped-query aware.
+ * q at qkv + 0, k at qkv + H*dh, v at qkv + (H+Hkv)*dh, each row of stride ld_qkv;
+ * rows are (b, t) with t fastest. z[B*T, H*dh]; probs[B, H, T, T] (kept for backward).
+ * mask[B*T]: 1 real, 0 pad (NULL: all real). Pad query rows give zero probs and z. */
+void ac__attention_forward(float *z, float *probs, const float *qkv, int ld_qkv,
+                           const uint8_t *mask, int B, int T, int H, int Hkv, int dh);
+/* dqkv (same layout as qkv) += gradients of q, k, v given dz[B*T, H*dh].
+ * scratch: omp_get_max_threads() * T floats. */
+void ac__attention_backward(float *dqkv, float *scratch, const float *dz, const float *probs,
+                            const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh);
+
+#endif

@@ -1,0 +1,64 @@
+/* Internal state of a run (activation arena with named pointers), shared by the
+ * forward (run.c) and backward (backward.c). */
+#ifndef AC_RUN_INTERNAL_H
+#define AC_RUN_INTERNAL_H
+
+#include "autocircuit/engine.h"
+#include "model/model_internal.h"
+
+typedef struct ac_layer_acts {
+    float *resid_pre;  /* [BT, d] residual entering the block */
+    float *resid_mid;  /* [BT, d] residual after attention (NULL when attn_only) */
+    float *qkv;        /* [BT, qkv_w] q | k | v after biases and RoPE */
+    float *probs;      /* [B, H, T, T] attention probabilities */
+    float *z;          /* [BT, H*dh] attention-weighted values */
+    float *hpre;       /* [BT, d_mlp] MLP pre-activation (gate for gated MLPs) */
+    float *up;         /* [BT, d_mlp] up projection (gated MLPs), else NULL */
+} ac_layer_acts;
+
+struct ac_run {
+    const ac_model *m;
+    const ac_graph *g;
+    int max_B, max_T;
+    int B, T;                /* shape of the last forward */
+    int qkv_w;               /* (H + 2 Hkv) * dh */
+    int max_group;           /* most destinations sharing one input set (a layer's attention) */
+    /* the last forward's inputs */
+    int32_t *ids;            /* [max_BT] */
+    uint8_t *mask;           /* [max_BT] */
+    int32_t *pos;            /* [max_BT] position ids */
+    const float *masks;      /* borrowed edge masks */
+    const float *patch;      /* borrowed patch stack */
+    ac_logits_mode logits_mode;
+    int have_forward;
+    int any_active;
+    uint8_t *active;         /* [n_dest]: destination has a non-zero mask */
+    float *inv_freq;         /* [dh/2] */
+    /* activations */
+    ac_layer_acts *layers;   /* [n_layer] */
+    float *x;                /* [BT, d] working residual */
+    float *tmp;              /* [BT, d] */
+    float *tmp2;             /* [BT, d] */
+    float *resid_final;      /* [BT, d] */
+    float *hact;             /* [BT, d_mlp] */
+    float *ghid;             /* [BT, d_mlp] */
+    float *gup;              /* [BT, d_mlp] */
+    float *gqkv;             /* [BT, qkv_w] */
+    float *gz;               /* [BT, H*dh] */
+    float *gx;               /* [BT, d] */
+    float *lrows;            /* [BT, d] rows fed to the unembedding */
+    float *D;                /* [n_src][BT][d] patch − current, when a graph is attached */
+    float *gsrc;             /* [n_src][BT][d] −Σ_dest m·G_dest per source */
+    float *delta;            /* [max_group][BT][d] */
+    float *G;                /* [max_group][BT][d] */
+    float *mrows;            /* [max_group][n_src] gathered mask rows */
+    float *scratch;          /* attention backward scratch, threads × T */
+    float *arena;
+    size_t arena_floats;
+};
+
+/* Delta inputs Σ_s m[dest, s] (P_s − C_s) for `n` destinations dest0 .. dest0+n-1 that
+ * share one source set: out[n][BT][d]. */
+void ac__run_deltas(ac_run *r, int dest0, int n, float *out);
+
+#endif

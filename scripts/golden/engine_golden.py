@@ -686,9 +686,6 @@ def generate(cfg):
             dev = max_abs_real(s, attn_clean[l], mask)
             check(dev < 1e-10, f"layer {l}: sum of head sources + b_O equals the attention "
                                f"output (max {dev:.2e})")
-        # the residual stream is the sum of all sources (+ b_O biases): Resid End input
-        # equals the sum of source outputs plus the attention biases
-        # (checked implicitly by (d) below)
 
         # unpadded run of prompt 1
         n1 = PROMPT_LENGTHS[1]

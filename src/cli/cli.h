@@ -3,6 +3,7 @@
 #ifndef AC_CLI_H
 #define AC_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "autocircuit.h"
@@ -14,7 +15,23 @@ typedef struct ac_cli_command {
 } ac_cli_command;
 
 
+int ac_cli_run(int argc, char **argv);
+int ac_cli_info(int argc, char **argv);
+
 /* Print "autocircuit: <formatted error>" on stderr and return the error's code. */
 int ac_cli_fail(const ac_error *err);
 
 #endif
+
+/* ---- small option-parsing helpers (src/cli/common.c) ---- */
+
+/* If argv[*i] is "--name VALUE" or "--name=VALUE", store VALUE in *val, advance *i
+ * past it and return 1; return -1 (and print an error) when the value is missing;
+ * 0 when argv[*i] is another option. */
+int ac_cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* Parse an int option value in [lo, hi]; prints an error and returns -1 on failure. */
+int ac_cli_int(const char *opt, const char *s, long lo, long hi, long *out);
+/* Parse "1,2,3" into ids (malloc'd via ac_malloc); prints an error, returns -1 on failure. */
+int ac_cli_ids(const char *opt, const char *s, int32_t **ids, int *n);
+/* Print "autocircuit: MSG" on stderr and return AC_ERR_ARG. */
+int ac_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

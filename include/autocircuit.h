@@ -5,5 +5,6 @@
 
 #include "autocircuit/base.h"
 #include "autocircuit/model.h"
+#include "autocircuit/metrics.h"
 
 #endif

@@ -36,6 +36,7 @@ void ac_error_clear(ac_error *err) {
     err->offset = -1;
 }
 
+__attribute__((format(printf, 7, 0)))
 static void error_fill(ac_error *err, int code, const char *file, long line, long column,
                        long offset, const char *fmt, va_list ap) {
     ac_error_clear(err);

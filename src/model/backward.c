@@ -65,7 +65,7 @@ static const float *dest_input(ac_run *r, int dest, const float *resid, float *b
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 

@@ -126,7 +126,7 @@ static void emit_source(ac_run *r, const float *val, float *record, int src) {
     if (r->g && r->patch) {
         float *Ds = r->D + (size_t)src * n;
         const float *Ps = r->patch + (size_t)src * n;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) Ds[i] = Ps[i] - val[i];
     }
 }
@@ -272,7 +272,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
                     if (!r->active[dd]) continue;
                     const ac_dest_node *dn = &g->dests[dd];
                     float *inp = r->delta + (size_t)(dd - d0) * BT * d; /* becomes the input */
-#pragma omp parallel for simd schedule(static) if (BT * d > 65536)
+#pragma omp parallel for schedule(static) if (BT * d > 65536)
                     for (size_t i = 0; i < BT * d; i++) inp[i] += x[i];
                     ac__norm_forward(r->tmp2, inp, lw->ln1_w, lw->ln1_b, (int)BT, (int)d, c->norm_eps, c->norm);
                     if (dn->kind == AC_DEST_QKV) {
@@ -304,7 +304,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, (int)d, dh, 1.0f,
                             a->z + h * dh, H * dh, lw->wo + h * dh, H * dh, 0.0f, r->tmp, (int)d);
                 emit_source(r, r->tmp, o->record, g->head_src[l] + h);
-#pragma omp parallel for simd schedule(static) if (BT * d > 65536)
+#pragma omp parallel for schedule(static) if (BT * d > 65536)
                 for (size_t i = 0; i < BT * d; i++) x[i] += r->tmp[i];
             }
         } else {
@@ -323,7 +323,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         const float *mlp_in = x;
         if (g && r->active[g->mlp_dest[l]]) {
             ac__run_deltas(r, g->mlp_dest[l], 1, r->delta);
-#pragma omp parallel for simd schedule(static) if (BT * d > 65536)
+#pragma omp parallel for schedule(static) if (BT * d > 65536)
             for (size_t i = 0; i < BT * d; i++) r->delta[i] += x[i];
             mlp_in = r->delta;
         }
@@ -338,7 +338,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         }
         ac__matmul_forward(r->tmp, (int)d, r->hact, (int)hid, lw->w_proj, lw->b_proj, (int)BT, (int)hid, (int)d);
         if (g) emit_source(r, r->tmp, o->record, g->mlp_src[l]);
-#pragma omp parallel for simd schedule(static) if (BT * d > 65536)
+#pragma omp parallel for schedule(static) if (BT * d > 65536)
         for (size_t i = 0; i < BT * d; i++) x[i] += r->tmp[i];
     }
     memcpy(r->resid_final, x, BT * d * sizeof(float));
@@ -348,7 +348,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         const float *end_in = x;
         if (g && r->active[g->n_dest - 1]) {
             ac__run_deltas(r, g->n_dest - 1, 1, r->delta);
-#pragma omp parallel for simd schedule(static) if (BT * d > 65536)
+#pragma omp parallel for schedule(static) if (BT * d > 65536)
             for (size_t i = 0; i < BT * d; i++) r->delta[i] += x[i];
             end_in = r->delta;
         }

@@ -272,6 +272,123 @@ static void test_mask_gradients_match_finite_differences(void **state) {
     }
 }
 
+/* Partial re-runs from a block equal full forwards when masks change, in descending
+ * destination order (ACDC / exact patching), including reverting a mask. */
+static void test_partial_reruns(void **state) {
+    (void)state;
+    for (size_t k = 0; k < sizeof all_kinds / sizeof *all_kinds; k++) {
+        ac_model *m = make_model(all_kinds[k]);
+        const ac_config *c = ac_model_config(m);
+        const int V = c->vocab_size;
+        ac_graph *g = make_graph(m, 1, 0);
+        ac_run *r, *full;
+        ac_error err;
+        assert_ac_ok(ac_run_create(&r, m, g, B, T, &err), &err);
+        assert_ac_ok(ac_run_create(&full, m, g, B, T, &err), &err);
+        float *patch = calloc(stack_size(m, g), sizeof(float));
+        float *masks = calloc(g->n_edges, sizeof(float));
+        float a[B * 64], b[B * 64];
+        engine_forward(r, corrupt_ids, NULL, NULL, patch, a);
+        engine_forward(r, clean_ids, masks, patch, NULL, a);
+        for (int dd = g->n_dest - 1; dd >= 0; dd--) {
+            const ac_dest_node *dn = &g->dests[dd];
+            for (int s = 0; s < dn->n_in; s += 2) {
+                size_t e = dn->edge_offset + (size_t)s;
+                masks[e] = 1.0f;
+                ac_tokens in = {.B = B, .T = T, .ids = clean_ids, .mask = pad_mask};
+                ac_forward_opts o = {.logits_mode = AC_LOGITS_LAST, .logits = a, .masks = masks, .patch = patch,
+                                     .partial = 1, .start_block = dn->layer, .start_mlp = dn->kind == AC_DEST_MLP};
+                assert_ac_ok(ac_run_forward(r, &in, &o, &err), &err);
+                engine_forward(full, clean_ids, masks, patch, NULL, b);
+                for (int i = 0; i < B * V; i++) assert_close(a[i], b[i], 1e-5, 1e-5);
+                if (s % 4 == 2) masks[e] = 0.0f; /* revert some, as ACDC does */
+            }
+        }
+        /* a partial run without a previous forward of the batch is refused */
+        ac_run *fresh;
+        assert_ac_ok(ac_run_create(&fresh, m, g, B, T, &err), &err);
+        ac_tokens in = {.B = B, .T = T, .ids = clean_ids, .mask = pad_mask};
+        ac_forward_opts o = {.logits_mode = AC_LOGITS_LAST, .logits = a, .masks = masks, .patch = patch, .partial = 1};
+        assert_int_equal(ac_run_forward(fresh, &in, &o, &err), AC_ERR_ARG);
+        ac_run_free(fresh);
+        free(patch);
+        free(masks);
+        ac_run_free(r);
+        ac_run_free(full);
+        ac_graph_free(g);
+        ac_model_free(m);
+    }
+}
+
+typedef struct {
+    const ac_graph *g;
+    const float *patch, *base;
+    size_t n;
+    double *expect;
+} dest_grad_ctx;
+
+/* brute force: for each edge into `dest`, Σ (patch_s − base_s) · G_dest */
+static void collect_dest_grad(void *p, int dest, const float *G) {
+    dest_grad_ctx *c = p;
+    const ac_dest_node *dn = &c->g->dests[dest];
+    for (int s = 0; s < dn->n_in; s++) {
+        double acc = 0;
+        for (size_t i = 0; i < c->n; i++)
+            acc += ((double)c->patch[(size_t)s * c->n + i] - c->base[(size_t)s * c->n + i]) * G[i];
+        c->expect[dn->edge_offset + (size_t)s] = acc;
+    }
+}
+
+/* An embedding override equal to the token embedding changes nothing; diff_base makes
+ * mask gradients use patch − base instead of patch − current. */
+static void test_embed_and_diff_base(void **state) {
+    (void)state;
+    ac_model *m = make_model(M_GPT2);
+    const int V = ac_model_config(m)->vocab_size, d = ac_model_config(m)->d_model;
+    ac_graph *g = make_graph(m, 1, 0);
+    ac_run *r;
+    ac_error err;
+    assert_ac_ok(ac_run_create(&r, m, g, B, T, &err), &err);
+    const size_t S = stack_size(m, g);
+    float *patch = calloc(S, sizeof(float)), *clean_rec = calloc(S, sizeof(float));
+    float a[B * 64], b[B * 64], dl[B * 64];
+    engine_forward(r, corrupt_ids, NULL, NULL, patch, a);
+    engine_forward(r, clean_ids, NULL, NULL, clean_rec, a);
+    /* Resid Start of the clean run is the clean embedding */
+    ac_tokens in = {.B = B, .T = T, .ids = clean_ids, .mask = pad_mask};
+    ac_forward_opts o = {.logits_mode = AC_LOGITS_LAST, .logits = b, .embed = clean_rec};
+    assert_ac_ok(ac_run_forward(r, &in, &o, &err), &err);
+    for (int i = 0; i < B * V; i++) assert_true(a[i] == b[i]);
+    /* diff_base = clean sources while running the clean input: same gradients as usual */
+    memset(dl, 0, sizeof dl);
+    for (int bb = 0; bb < B; bb++) { dl[bb * V + answers[bb]] = -1.0f / B; dl[bb * V + wrongs[bb]] = 1.0f / B; }
+    float *g1 = calloc(g->n_edges, sizeof(float)), *g2 = calloc(g->n_edges, sizeof(float));
+    ac_forward_opts o1 = {.logits_mode = AC_LOGITS_LAST, .logits = a, .patch = patch};
+    assert_ac_ok(ac_run_forward(r, &in, &o1, &err), &err);
+    ac_backward_opts bo = {.dlogits = dl, .mask_grad = g1};
+    assert_ac_ok(ac_run_backward(r, &bo, &err), &err);
+    /* half-way interpolated embeddings with diff_base = clean: every mask gradient is
+     * Σ (patch_s − clean_s) · G_dest, with G_dest from the destination-gradient callback */
+    float *emb = calloc((size_t)(B * T * d), sizeof(float));
+    for (int i = 0; i < B * T * d; i++) emb[i] = 0.5f * (clean_rec[i] + patch[i]);
+    ac_forward_opts o2 = {.logits_mode = AC_LOGITS_LAST, .logits = a, .patch = patch, .embed = emb, .diff_base = clean_rec};
+    assert_ac_ok(ac_run_forward(r, &in, &o2, &err), &err);
+    dest_grad_ctx ctx = {g, patch, clean_rec, (size_t)(B * T * d), calloc(g->n_edges, sizeof(double))};
+    ac_backward_opts bo2 = {.dlogits = dl, .mask_grad = g2, .dest_grad = collect_dest_grad, .dest_grad_ctx = &ctx};
+    assert_ac_ok(ac_run_backward(r, &bo2, &err), &err);
+    int differ = 0;
+    for (size_t e = 0; e < g->n_edges; e++) {
+        differ |= fabsf(g1[e] - g2[e]) > 1e-4f;
+        assert_close(g2[e], ctx.expect[e], 1e-5, 1e-4);
+    }
+    assert_true(differ);
+    free(ctx.expect);
+    free(patch); free(clean_rec); free(g1); free(g2); free(emb);
+    ac_run_free(r);
+    ac_graph_free(g);
+    ac_model_free(m);
+}
+
 static void test_errors(void **state) {
     (void)state;
     ac_model *m = make_model(M_GPT2);
@@ -305,6 +422,8 @@ int main(void) {
         cmocka_unit_test(test_masks_zero_and_one),
         cmocka_unit_test(test_patching_matches_reference),
         cmocka_unit_test(test_mask_gradients_match_finite_differences),
+        cmocka_unit_test(test_partial_reruns),
+        cmocka_unit_test(test_embed_and_diff_base),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

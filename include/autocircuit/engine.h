@@ -46,6 +46,22 @@ typedef struct ac_forward_opts {
                             backward with mask gradients follows; borrowed until the
                             backward is done */
     float *record;       /* out: source stack of this run's source outputs, or NULL */
+    /* Partial re-run (ACDC, exact patching): when `partial` is 1, start at block
+     * `start_block` (its MLP when `start_mlp`; start_block == n_layer: only Resid End)
+     * from the activations cached by the previous forward of this run, which must have
+     * had the same tokens and patch values, and masks that differ only on destinations
+     * at or after the start. `in` must be the same batch. Sources produced before the
+     * start keep their recorded values (and are not written to `record`). */
+    int partial;
+    int start_block;
+    int start_mlp;
+    /* Optional input embeddings [B*T, d_model] used as Resid Start instead of the token
+     * (+ position) embedding (interpolated inputs for EAP-IG). */
+    const float *embed;
+    /* Optional source stack: edge-mask gradients use patch − diff_base instead of
+     * patch − current (EAP-IG: corrupt − clean while the inputs are interpolated). Only
+     * meaningful when masks are NULL or zero. */
+    const float *diff_base;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient

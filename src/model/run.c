@@ -119,13 +119,14 @@ static size_t bt_d(const ac_run *r) {
     return (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
 }
 
-/* A source's output is ready: record it and form patch − current. */
+/* A source's output is ready: record it and form patch − current (or patch − base). */
 static void emit_source(ac_run *r, const float *val, float *record, int src) {
     const size_t n = bt_d(r);
     if (record) memcpy(record + (size_t)src * n, val, n * sizeof(float));
     if (r->g && r->patch) {
         float *Ds = r->D + (size_t)src * n;
         const float *Ps = r->patch + (size_t)src * n;
+        if (r->diff_base) val = r->diff_base + (size_t)src * n;
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) Ds[i] = Ps[i] - val[i];
     }
@@ -209,14 +210,25 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     const int B = in->B, T = in->T;
     const size_t BT = (size_t)B * (size_t)T, d = (size_t)c->d_model;
     const int dh = c->d_head, H = c->n_head, Hkv = c->n_kv_head;
+    const int partial = o->partial != 0;
+    if (partial) {
+        if (!r->forward_ok || B != r->B || T != r->T || o->patch != r->patch || o->diff_base != r->diff_base)
+            return ac_error_set(err, AC_ERR_ARG, NULL,
+                                "forward: a partial re-run needs a previous forward of the same batch and patch values");
+        if (o->start_block < 0 || o->start_block > c->n_layer || (o->start_mlp && (c->attn_only || o->start_block == c->n_layer)))
+            return ac_error_set(err, AC_ERR_ARG, NULL, "forward: invalid start block %d", o->start_block);
+    }
+    r->have_forward = 0;
+    r->forward_ok = 0; /* until this forward completes */
     r->B = B;
     r->T = T;
     r->masks = o->masks;
     r->patch = o->patch;
+    r->diff_base = o->diff_base;
     r->logits_mode = o->logits_mode;
 
     /* inputs, padding mask and position ids (padding does not advance positions) */
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < B && !partial; b++) {
         int p = 0;
         for (int t = 0; t < T; t++) {
             size_t i = (size_t)b * (size_t)T + (size_t)t;
@@ -239,10 +251,20 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         }
     }
 
-    /* Resid Start: token (+ learned position) embedding */
     float *x = r->x;
+    const int l0 = partial ? o->start_block : 0;
+    if (partial) {
+        const float *from = l0 == c->n_layer ? r->resid_final
+                          : o->start_mlp     ? r->layers[l0].resid_mid
+                                             : r->layers[l0].resid_pre;
+        memcpy(x, from, BT * d * sizeof(float));
+    } else if (o->embed) {
+        memcpy(x, o->embed, BT * d * sizeof(float));
+    }
+    /* Resid Start: token (+ learned position) embedding */
 #pragma omp parallel for schedule(static) if (BT > 64)
     for (size_t i = 0; i < BT; i++) {
+        if (partial || o->embed) continue;
         const float *e = m->w.wte + (size_t)r->ids[i] * d;
         float *xr = x + i * d;
         if (m->w.wpe) {
@@ -252,11 +274,12 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
             memcpy(xr, e, d * sizeof(float));
         }
     }
-    if (g) emit_source(r, x, o->record, 0);
+    if (g && !partial) emit_source(r, x, o->record, 0);
 
-    for (int l = 0; l < c->n_layer; l++) {
+    for (int l = l0; l < c->n_layer; l++) {
         const ac_layer_weights *lw = &m->w.layers[l];
         ac_layer_acts *a = &r->layers[l];
+        if (partial && l == l0 && o->start_mlp) goto mlp;
         memcpy(a->resid_pre, x, BT * d * sizeof(float));
 
         /* --- attention: shared input for every unpatched destination --- */
@@ -317,7 +340,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
                 for (size_t k = 0; k < d; k++) x[i * d + k] += lw->bo[k];
         }
         if (c->attn_only) continue;
-
+    mlp:
         /* --- MLP --- */
         memcpy(a->resid_mid, x, BT * d * sizeof(float));
         const float *mlp_in = x;
@@ -365,5 +388,6 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
                            (int)d, c->vocab_size);
     }
     r->have_forward = 1;
+    r->forward_ok = 1;
     return AC_OK;
 }

@@ -30,7 +30,9 @@ struct ac_run {
     const float *masks;      /* borrowed edge masks */
     const float *patch;      /* borrowed patch stack */
     ac_logits_mode logits_mode;
-    int have_forward;
+    int have_forward;        /* the last forward succeeded and kept what backward needs */
+    int forward_ok;          /* activations of a complete forward are cached (partial re-runs) */
+    const float *diff_base;  /* borrowed; see ac_forward_opts */
     int any_active;
     uint8_t *active;         /* [n_dest]: destination has a non-zero mask */
     float *inv_freq;         /* [dh/2] */

@@ -159,6 +159,10 @@ static void test_ids_outside_vocab(void **state) {
     o = id_options();
     o.bos_id = 50;
     expect_error_opts("{\"prompts\": [" P_OK "]}", &o, AC_ERR_RANGE, "BOS id 50 outside");
+    /* and the pad id: padded positions are embedded like any token */
+    o = id_options();
+    o.pad_id = 60;
+    expect_error_opts("{\"prompts\": [" P_OK "]}", &o, AC_ERR_RANGE, "pad id 60 outside");
 }
 
 static void test_unsupported_forms(void **state) {

@@ -157,7 +157,8 @@ typedef struct ac_dataset {
  *   AC_ERR_FORMAT   malformed JSON, missing or mistyped keys, empty prompt list, empty
  *                   prompt, an answer string that is not exactly one token, unequal
  *                   lengths in fixed_length mode or in a batch with pad = 0
- *   AC_ERR_RANGE    a token id outside [0, vocab_size); train_size + test_size larger
+ *   AC_ERR_RANGE    a token id (or the BOS or pad id) outside [0, vocab_size);
+ *                   train_size + test_size larger
  *                   than the number of prompts
  *   AC_ERR_ARG      bad options (zero batch size, both sizes AC_DATASET_ALL, no paths),
  *                   text without a tokenizer, prepend_bos without a BOS id

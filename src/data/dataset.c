@@ -75,7 +75,7 @@ int ac_dataset_prompt_source(const ac_dataset *ds, size_t loaded_index, const ch
 
 /* ---- validation helpers ---------------------------------------------------------- */
 
-/* Name a prompt's sequence for an error message: "prompts[3].clean" of its file. */
+/* The key of a prompt's clean (0) or corrupt (1) sequence, for error messages. */
 static const char *seq_name(int corrupt) { return corrupt ? "corrupt" : "clean"; }
 
 static size_t seq_len_of(const ac__prompt *p, int corrupt) {
@@ -133,11 +133,12 @@ static int fill_answers(const ac__prompt_list *list, const size_t *rows, size_t 
     if (!offsets) return AC_ERR_NOMEM;
     size_t total = 0;
     int dense = 1;
+    const ac__prompt *first = &list->items[rows[0]];
+    const size_t n_first = wrong ? first->n_wrong : first->n_answers;
     for (size_t r = 0; r < n_rows; r++) {
         const ac__prompt *p = &list->items[rows[r]];
         size_t n = wrong ? p->n_wrong : p->n_answers;
-        size_t n0 = wrong ? list->items[rows[0]].n_wrong : list->items[rows[0]].n_answers;
-        if (n != n0) dense = 0;
+        if (n != n_first) dense = 0;
         if (ac_add_size(total, n, &total)) {
             ac_free(offsets);
             return AC_ERR_NOMEM;
@@ -335,6 +336,11 @@ int ac_dataset_load(ac_dataset **out, const char *const *paths, size_t n_paths,
     ds->prepend_bos = opts.prepend_bos ? 1 : 0;
     ds->bos_id = bos;
     ds->pad_id = opts.pad_id >= 0 ? opts.pad_id : (bos >= 0 ? bos : 0);
+    if (ctx.vocab_size > 0 && ds->pad_id >= ctx.vocab_size) {
+        rc = ac_error_set(err, AC_ERR_RANGE, first, "pad id %d outside the vocabulary [0, %d)",
+                          (int)ds->pad_id, (int)ctx.vocab_size);
+        goto fail;
+    }
     ds->paths = ac_calloc(n_paths, sizeof *ds->paths);
     ds->file_first_prompt = ac_calloc(n_paths + 1, sizeof *ds->file_first_prompt);
     if (!ds->paths || !ds->file_first_prompt) {

@@ -158,8 +158,7 @@ typedef struct ac_dataset {
  *                   prompt, an answer string that is not exactly one token, unequal
  *                   lengths in fixed_length mode or in a batch with pad = 0
  *   AC_ERR_RANGE    a token id (or the BOS or pad id) outside [0, vocab_size);
- *                   train_size + test_size larger
- *                   than the number of prompts
+ *                   train_size + test_size larger than the number of prompts
  *   AC_ERR_ARG      bad options (zero batch size, both sizes AC_DATASET_ALL, no paths),
  *                   text without a tokenizer, prepend_bos without a BOS id
  *   AC_ERR_UNSUPPORTED  nested lists (vector inputs, per-position answers) or

@@ -194,8 +194,8 @@ static void test_pad_defaults_to_bos(void **state) {
     ac_dataset *ds = load_one("small_ids.json", &o);
     assert_int_equal(ds->pad_id, 7);
     const ac_batch *b = &ds->train.batches[0];
-    assert_int_equal(b->clean[5], 7);  /* padding */
-    assert_int_equal(b->clean[6], 7);  /* BOS */
+    assert_int_equal(b->clean[5], 7); /* padding */
+    assert_int_equal(b->clean[6], 7); /* BOS */
     assert_int_equal(b->clean_mask[5], 0);
     assert_int_equal(b->clean_mask[6], 1);
     assert_int_equal(ds->test.n_batches, 0);
@@ -239,8 +239,8 @@ static void test_bos_shifts_labels(void **state) {
     assert_ac_ok(ac_dataset_word_idx(ds, "end", &pos, &err), &err);
     assert_int_equal(pos, 3);
     const ac_batch *b = &ds->train.batches[0];
-    assert_int_equal(b->seq_len, 5); /* prompt 3: five tokens, no BOS */
-    assert_int_equal(b->clean[0], 0);  /* prompt 0 (4 tokens) padded by one */
+    assert_int_equal(b->seq_len, 5);  /* prompt 3: five tokens, no BOS */
+    assert_int_equal(b->clean[0], 0); /* prompt 0 (4 tokens) padded by one */
     assert_int_equal(b->clean[1], 10);
     ac_dataset_free(ds);
 }
@@ -249,8 +249,8 @@ static void test_bos_shifts_labels(void **state) {
 static const size_t perm40_seed42[40] = {9,  3,  10, 36, 25, 24, 30, 11, 4,  32, 21, 28, 23, 18,
                                          12, 34, 35, 26, 13, 22, 20, 31, 37, 29, 19, 16, 39, 33,
                                          2,  0,  38, 27, 5,  6,  8,  14, 15, 17, 1,  7};
-static const size_t perm40_seed0[40] = {0,  27, 12, 21, 29, 15, 38, 34, 1,  20, 7,  5,  10, 13,
-                                        14, 37, 22, 39, 23, 17, 8,  35, 3,  33, 9,  4,  36, 6,
+static const size_t perm40_seed0[40] = {0,  27, 12, 21, 29, 15, 38, 34, 1,  20, 7,  5, 10, 13,
+                                        14, 37, 22, 39, 23, 17, 8,  35, 3,  33, 9,  4, 36, 6,
                                         28, 18, 11, 30, 19, 25, 31, 32, 16, 2,  26, 24};
 static const size_t perm40_seed_big[40] = {16, 31, 11, 6,  27, 9,  0,  19, 35, 15, 34, 26, 24, 23,
                                            39, 18, 13, 22, 36, 14, 25, 37, 3,  12, 28, 30, 4,  21,
@@ -314,8 +314,10 @@ static void test_shuffle_split_order(void **state) {
 
 static void collect_keys(const ac_dataset *ds, uint64_t *keys, size_t *n) {
     *n = 0;
-    for (size_t k = 0; k < ds->train.n_batches; k++) keys[(*n)++] = ds->train.batches[k].key;
-    for (size_t k = 0; k < ds->test.n_batches; k++) keys[(*n)++] = ds->test.batches[k].key;
+    for (size_t k = 0; k < ds->train.n_batches; k++)
+        keys[(*n)++] = ds->train.batches[k].key;
+    for (size_t k = 0; k < ds->test.n_batches; k++)
+        keys[(*n)++] = ds->test.batches[k].key;
 }
 
 static void test_seed_determinism(void **state) {
@@ -339,11 +341,13 @@ static void test_seed_determinism(void **state) {
     assert_int_equal(n1, 8);
     assert_int_equal(n2, 8);
     assert_int_equal(n3, 8);
-    for (size_t i = 0; i < n1; i++) assert_true(k1[i] == k2[i]);
+    for (size_t i = 0; i < n1; i++)
+        assert_true(k1[i] == k2[i]);
     for (size_t k = 0; k < a->train.n_batches; k++)
         assert_sizes(a->train.batches[k].prompt_index, b->train.batches[k].prompt_index, 5);
     int differ = 0;
-    for (size_t i = 0; i < n1; i++) differ += k1[i] != k3[i];
+    for (size_t i = 0; i < n1; i++)
+        differ += k1[i] != k3[i];
     assert_true(differ > 0);
     int order_differs = 0;
     for (size_t r = 0; r < 5; r++)
@@ -351,7 +355,8 @@ static void test_seed_determinism(void **state) {
     assert_true(order_differs > 0);
     /* all keys within one load are distinct */
     for (size_t i = 0; i < n1; i++)
-        for (size_t j = i + 1; j < n1; j++) assert_true(k1[i] != k1[j]);
+        for (size_t j = i + 1; j < n1; j++)
+            assert_true(k1[i] != k1[j]);
     ac_dataset_free(a);
     ac_dataset_free(b);
     ac_dataset_free(c);
@@ -368,7 +373,8 @@ static void test_key_depends_on_content(void **state) {
     assert_true(base == ac_batch_key(2, 2, c, k, m, m));
     /* FNV-1a 64 of the empty stream would be the offset basis; B=T=0 hashes 16 zero bytes */
     uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (int i = 0; i < 16; i++) h = h * UINT64_C(0x100000001b3);
+    for (int i = 0; i < 16; i++)
+        h = h * UINT64_C(0x100000001b3);
     assert_true(ac_batch_key(0, 0, c, k, m, m) == h);
 }
 
@@ -388,7 +394,8 @@ static void test_split_divergence(void **state) {
     /* prompts agree on [BOS, 5, 6] only (prompt 1 has 2 where the others have 7) */
     assert_int_equal(s->common_prefix, 3);
     assert_int_equal(s->cacheable_prefix, 3);
-    for (size_t k = 0; k < 2; k++) assert_int_equal(s->batches[k].padded, 0);
+    for (size_t k = 0; k < 2; k++)
+        assert_int_equal(s->batches[k].padded, 0);
     ac_dataset_free(ds);
 
     /* train = prompt 0 alone: its pair shares [BOS 5 6 7 8]; test = prompts 1-3 */

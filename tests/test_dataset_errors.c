@@ -63,8 +63,8 @@ static ac_error expect_error(const char *json, int code, const char *needle) {
 
 static void test_malformed_json(void **state) {
     (void)state;
-    ac_error e = expect_error("{\n  \"prompts\": [\n    " P_OK ",\n    ,\n  ]\n}\n",
-                              AC_ERR_FORMAT, "invalid JSON");
+    ac_error e = expect_error("{\n  \"prompts\": [\n    " P_OK ",\n    ,\n  ]\n}\n", AC_ERR_FORMAT,
+                              "invalid JSON");
     assert_int_equal(e.line, 4);
     assert_int_equal(e.column, 5);
     char buf[1200];
@@ -77,8 +77,7 @@ static void test_malformed_json(void **state) {
     e = expect_error("{\"prompts\": [" P_OK "]} trailing", AC_ERR_FORMAT, "invalid JSON");
     assert_int_equal(e.line, 1);
     /* duplicate keys are rejected rather than silently overwritten */
-    e = expect_error("{\"prompts\": [" P_OK "],\n\"prompts\": []}", AC_ERR_FORMAT,
-                     "duplicate");
+    e = expect_error("{\"prompts\": [" P_OK "],\n\"prompts\": []}", AC_ERR_FORMAT, "duplicate");
     assert_int_equal(e.line, 2);
 }
 
@@ -86,7 +85,8 @@ static void test_top_level(void **state) {
     (void)state;
     expect_error("[1, 2]", AC_ERR_FORMAT, "top level must be an object");
     expect_error("{\"prompt\": []}", AC_ERR_FORMAT, "missing key \"prompts\"");
-    expect_error("{\"prompts\": {\"a\": 1}}", AC_ERR_FORMAT, "\"prompts\" must be a list, got an object");
+    expect_error("{\"prompts\": {\"a\": 1}}", AC_ERR_FORMAT,
+                 "\"prompts\" must be a list, got an object");
     expect_error("{\"prompts\": []}", AC_ERR_FORMAT, "\"prompts\" is empty");
     expect_error("{\"seq_labels\": \"A B\", \"prompts\": [" P_OK "]}", AC_ERR_FORMAT,
                  "\"seq_labels\" must be a list of strings, got a string");
@@ -102,8 +102,7 @@ static void test_top_level(void **state) {
 
 static void test_prompt_keys(void **state) {
     (void)state;
-    expect_error("{\"prompts\": [" P_OK ", 7]}", AC_ERR_FORMAT,
-                 "prompts[1] must be an object");
+    expect_error("{\"prompts\": [" P_OK ", 7]}", AC_ERR_FORMAT, "prompts[1] must be an object");
     expect_error("{\"prompts\": [" P_OK ", {\"clean\": [2], \"answers\": [5], "
                  "\"wrong_answers\": [6]}]}",
                  AC_ERR_FORMAT, "prompts[1]: missing key \"corrupt\"");
@@ -113,16 +112,19 @@ static void test_prompt_keys(void **state) {
                  AC_ERR_FORMAT, "prompts[0]: missing key \"wrong_answers\"");
     expect_error("{\"prompts\": [{\"clean\": 2, \"corrupt\": [3], \"answers\": [5], "
                  "\"wrong_answers\": [6]}]}",
-                 AC_ERR_FORMAT, "prompts[0].clean must be a string or a list of token ids, got an integer");
+                 AC_ERR_FORMAT,
+                 "prompts[0].clean must be a string or a list of token ids, got an integer");
     expect_error("{\"prompts\": [{\"clean\": [2], \"corrupt\": [3, \"x\"], \"answers\": [5], "
                  "\"wrong_answers\": [6]}]}",
                  AC_ERR_FORMAT, "prompts[0].corrupt[1] must be an integer token id, got a string");
     expect_error("{\"prompts\": [{\"clean\": [2], \"corrupt\": [3], \"answers\": 5, "
                  "\"wrong_answers\": [6]}]}",
-                 AC_ERR_FORMAT, "prompts[0].answers must be a list of strings or token ids, got an integer");
+                 AC_ERR_FORMAT,
+                 "prompts[0].answers must be a list of strings or token ids, got an integer");
     expect_error("{\"prompts\": [{\"clean\": [2], \"corrupt\": [3], \"answers\": [5], "
                  "\"wrong_answers\": [null]}]}",
-                 AC_ERR_FORMAT, "prompts[0].wrong_answers[0] must be a one-token string or a token id, got null");
+                 AC_ERR_FORMAT,
+                 "prompts[0].wrong_answers[0] must be a one-token string or a token id, got null");
 }
 
 static void test_empty_prompts(void **state) {
@@ -154,7 +156,8 @@ static void test_ids_outside_vocab(void **state) {
     o.vocab_size = 0;
     expect_error_opts("{\"prompts\": [{\"clean\": [4294967296], \"corrupt\": [3], "
                       "\"answers\": [5], \"wrong_answers\": [6]}]}",
-                      &o, AC_ERR_RANGE, "prompts[0].clean[0]: token id 4294967296 is not a valid id");
+                      &o, AC_ERR_RANGE,
+                      "prompts[0].clean[0]: token id 4294967296 is not a valid id");
     /* the BOS id is checked too */
     o = id_options();
     o.bos_id = 50;
@@ -213,8 +216,7 @@ static void test_fixed_length_mismatch(void **state) {
     expect_error_opts("{\"prompts\": [" P_OK ", " P_OK ", {\"clean\": [2, 3], \"corrupt\": "
                       "[2, 4, 4], \"answers\": [5], \"wrong_answers\": [6]}, {\"clean\": [2], "
                       "\"corrupt\": [2], \"answers\": [5], \"wrong_answers\": [6]}]}",
-                      &o, AC_ERR_FORMAT,
-                      "prompts[2].corrupt has 4 tokens but");
+                      &o, AC_ERR_FORMAT, "prompts[2].corrupt has 4 tokens but");
 }
 
 /* The fixed-length error names the later file when that is where the mismatch is. */
@@ -256,8 +258,9 @@ static void test_no_padding_mismatch(void **state) {
     /* prompts 0,1 form a batch of equal lengths; prompt 3 differs from prompt 2 */
     expect_error_opts("{\"prompts\": [" P_OK ", " P_OK ", " P_OK ", {\"clean\": [2, 3], "
                       "\"corrupt\": [2, 4, 4], \"answers\": [5], \"wrong_answers\": [6]}]}",
-                      &o, AC_ERR_FORMAT, "prompts[3].corrupt has 4 tokens but the first "
-                                         "prompt of its batch");
+                      &o, AC_ERR_FORMAT,
+                      "prompts[3].corrupt has 4 tokens but the first "
+                      "prompt of its batch");
 }
 
 static void test_sizes(void **state) {
@@ -336,20 +339,13 @@ static void test_truncations(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_malformed_json),
-        cmocka_unit_test(test_top_level),
-        cmocka_unit_test(test_prompt_keys),
-        cmocka_unit_test(test_empty_prompts),
-        cmocka_unit_test(test_ids_outside_vocab),
-        cmocka_unit_test(test_unsupported_forms),
-        cmocka_unit_test(test_text_needs_tokenizer),
-        cmocka_unit_test(test_bos_needs_id),
-        cmocka_unit_test(test_fixed_length_mismatch),
-        cmocka_unit_test(test_error_in_second_file),
-        cmocka_unit_test(test_no_padding_mismatch),
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_io_and_args),
-        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_malformed_json),        cmocka_unit_test(test_top_level),
+        cmocka_unit_test(test_prompt_keys),           cmocka_unit_test(test_empty_prompts),
+        cmocka_unit_test(test_ids_outside_vocab),     cmocka_unit_test(test_unsupported_forms),
+        cmocka_unit_test(test_text_needs_tokenizer),  cmocka_unit_test(test_bos_needs_id),
+        cmocka_unit_test(test_fixed_length_mismatch), cmocka_unit_test(test_error_in_second_file),
+        cmocka_unit_test(test_no_padding_mismatch),   cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_io_and_args),           cmocka_unit_test(test_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,13 +24,15 @@ static void batch_free(ac_batch *b) {
 }
 
 static void split_free(ac_split *s) {
-    for (size_t i = 0; i < s->n_batches; i++) batch_free(&s->batches[i]);
+    for (size_t i = 0; i < s->n_batches; i++)
+        batch_free(&s->batches[i]);
     ac_free(s->batches);
 }
 
 static void free_strings(char **v, size_t n) {
     if (!v) return;
-    for (size_t i = 0; i < n; i++) ac_free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        ac_free(v[i]);
     ac_free(v);
 }
 
@@ -67,7 +69,8 @@ int ac_dataset_prompt_source(const ac_dataset *ds, size_t loaded_index, const ch
                              size_t *index_in_file) {
     if (loaded_index >= ds->n_loaded) return AC_ERR_RANGE;
     size_t f = 0;
-    while (f + 1 < ds->n_paths && ds->file_first_prompt[f + 1] <= loaded_index) f++;
+    while (f + 1 < ds->n_paths && ds->file_first_prompt[f + 1] <= loaded_index)
+        f++;
     if (path) *path = ds->paths[f];
     if (index_in_file) *index_in_file = loaded_index - ds->file_first_prompt[f];
     return AC_OK;
@@ -118,8 +121,7 @@ static int check_unpadded_batch(const ac__prompt_list *list, const size_t *rows,
                                     "its batch (%s prompts[%zu].clean) has %zu: padding is "
                                     "off, so a batch's prompts must have equal lengths",
                                     p->index_in_file, seq_name(c), seq_len_of(p, c),
-                                    ds->paths[first->file], first->index_in_file,
-                                    first->n_clean);
+                                    ds->paths[first->file], first->index_in_file, first->n_clean);
         }
     }
     return AC_OK;
@@ -127,8 +129,8 @@ static int check_unpadded_batch(const ac__prompt_list *list, const size_t *rows,
 
 /* ---- batching -------------------------------------------------------------------- */
 
-static int fill_answers(const ac__prompt_list *list, const size_t *rows, size_t n_rows,
-                        int wrong, size_t **offsets_out, int32_t **ids_out, int *dense_out) {
+static int fill_answers(const ac__prompt_list *list, const size_t *rows, size_t n_rows, int wrong,
+                        size_t **offsets_out, int32_t **ids_out, int *dense_out) {
     size_t *offsets = ac_calloc(n_rows + 1, sizeof *offsets);
     if (!offsets) return AC_ERR_NOMEM;
     size_t total = 0;
@@ -190,15 +192,18 @@ static int build_batch(const ac__prompt_list *list, const size_t *rows, size_t n
             uint8_t *mask = (c ? b->corrupt_mask : b->clean_mask) + r * T;
             size_t n = seq_len_of(p, c);
             size_t pad = T - n;
-            for (size_t t = 0; t < pad; t++) ids[t] = pad_id;
+            for (size_t t = 0; t < pad; t++)
+                ids[t] = pad_id;
             memcpy(ids + pad, seq_of(p, c), n * sizeof *ids);
             memset(mask + pad, 1, n);
             if (pad) b->padded = 1;
         }
     }
-    int rc = fill_answers(list, rows, n_rows, 0, &b->answer_offsets, &b->answers, &b->answers_dense);
+    int rc =
+        fill_answers(list, rows, n_rows, 0, &b->answer_offsets, &b->answers, &b->answers_dense);
     if (rc == AC_OK)
-        rc = fill_answers(list, rows, n_rows, 1, &b->wrong_offsets, &b->wrong_answers, &b->wrong_dense);
+        rc = fill_answers(list, rows, n_rows, 1, &b->wrong_offsets, &b->wrong_answers,
+                          &b->wrong_dense);
     if (rc != AC_OK) return rc;
     /* per-pair divergence, minimum over rows */
     size_t div = T;
@@ -217,7 +222,8 @@ static int build_batch(const ac__prompt_list *list, const size_t *rows, size_t n
 
 static size_t common_prefix_len(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     size_t n = na < nb ? na : nb, i = 0;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
@@ -262,7 +268,8 @@ static int build_split(const ac__prompt_list *list, const size_t *rows, size_t n
         for (size_t r = 0; r < s->n_prompts; r++) {
             const ac__prompt *p = &list->items[rows[r]];
             for (int c = 0; c < 2; c++) {
-                size_t l = common_prefix_len(p0->clean, p0->n_clean, seq_of(p, c), seq_len_of(p, c));
+                size_t l =
+                    common_prefix_len(p0->clean, p0->n_clean, seq_of(p, c), seq_len_of(p, c));
                 if (l < prefix) prefix = l;
             }
         }
@@ -274,8 +281,8 @@ static int build_split(const ac__prompt_list *list, const size_t *rows, size_t n
 
 /* ---- loading ---------------------------------------------------------------------- */
 
-static int resolve_sizes(const ac_dataset_options *opts, size_t n, size_t *n_train,
-                         size_t *n_test, const char *path, ac_error *err) {
+static int resolve_sizes(const ac_dataset_options *opts, size_t n, size_t *n_train, size_t *n_test,
+                         const char *path, ac_error *err) {
     size_t tr = opts->train_size, te = opts->test_size;
     if (tr == AC_DATASET_ALL && te == AC_DATASET_ALL)
         return ac_error_set(err, AC_ERR_ARG, path,
@@ -297,18 +304,22 @@ int ac_dataset_load(ac_dataset **out, const char *const *paths, size_t n_paths,
                     const ac_tokenizer *tok, const ac_dataset_options *opts_in, ac_error *err) {
     *out = NULL;
     ac_dataset_options opts;
-    if (opts_in) opts = *opts_in;
-    else ac_dataset_options_default(&opts);
+    if (opts_in)
+        opts = *opts_in;
+    else
+        ac_dataset_options_default(&opts);
     if (!paths || n_paths == 0)
         return ac_error_set(err, AC_ERR_ARG, NULL, "no dataset files given");
     for (size_t i = 0; i < n_paths; i++)
         if (!paths[i]) return ac_error_set(err, AC_ERR_ARG, NULL, "dataset path %zu is NULL", i);
     const char *first = paths[0];
     if (opts.train_batch_size == 0 || opts.test_batch_size == 0)
-        return ac_error_set(err, AC_ERR_ARG, first, "batch sizes must be positive (train %zu, test %zu)",
+        return ac_error_set(err, AC_ERR_ARG, first,
+                            "batch sizes must be positive (train %zu, test %zu)",
                             opts.train_batch_size, opts.test_batch_size);
     if (opts.vocab_size < 0)
-        return ac_error_set(err, AC_ERR_ARG, first, "vocab_size %d is negative", (int)opts.vocab_size);
+        return ac_error_set(err, AC_ERR_ARG, first, "vocab_size %d is negative",
+                            (int)opts.vocab_size);
 
     int32_t tok_vocab, tok_bos;
     ac__dataset_tokenizer_info(tok, &tok_vocab, &tok_bos);
@@ -384,7 +395,8 @@ int ac_dataset_load(ac_dataset **out, const char *const *paths, size_t n_paths,
         rc = ac_dataset_shuffle_order(order, list.n, opts.seed, err);
         if (rc != AC_OK) goto fail;
     } else {
-        for (size_t i = 0; i < list.n; i++) order[i] = i;
+        for (size_t i = 0; i < list.n; i++)
+            order[i] = i;
     }
 
     rc = build_split(&list, order, n_train, opts.train_batch_size, &opts, ds, &ds->train, err);
@@ -408,7 +420,8 @@ fail:
 
 static size_t row_len(const uint8_t *mask, size_t T) {
     size_t n = 0;
-    for (size_t t = 0; t < T; t++) n += mask[t];
+    for (size_t t = 0; t < T; t++)
+        n += mask[t];
     return n;
 }
 

@@ -84,8 +84,8 @@ static int check_id(json_int_t v, const ac__parse_ctx *ctx, const char *path, co
                                 "%s: token id %lld outside the vocabulary [0, %d)", what,
                                 (long long)v, (int)ctx->vocab_size);
         return ac_error_set(err, AC_ERR_RANGE, path,
-                            "%s: token id %lld is not a valid id (0 to %d)", what,
-                            (long long)v, (int)INT32_MAX);
+                            "%s: token id %lld is not a valid id (0 to %d)", what, (long long)v,
+                            (int)INT32_MAX);
     }
     *out = (int32_t)v;
     return AC_OK;
@@ -101,8 +101,8 @@ static int encode_text(const json_t *s, const ac__parse_ctx *ctx, const char *pa
                             what);
     ac_error sub;
     ac_error_clear(&sub);
-    int rc = ac_tokenizer_encode(ctx->tok, json_string_value(s), json_string_length(s), ids,
-                                 n, &sub);
+    int rc =
+        ac_tokenizer_encode(ctx->tok, json_string_value(s), json_string_length(s), ids, n, &sub);
     if (rc != AC_OK)
         return ac_error_set(err, rc, path, "%s: tokenizing failed: %s", what,
                             sub.msg[0] ? sub.msg : ac_status_message(rc));
@@ -111,9 +111,8 @@ static int encode_text(const json_t *s, const ac__parse_ctx *ctx, const char *pa
 
 /* A prompt: a non-empty string (tokenized) or a non-empty list of token ids; the BOS id
  * (if any) is put in front. */
-static int parse_prompt_seq(const json_t *v, const ac__parse_ctx *ctx, const char *path,
-                            size_t pi, const char *key, int32_t **out, size_t *n_out,
-                            ac_error *err) {
+static int parse_prompt_seq(const json_t *v, const ac__parse_ctx *ctx, const char *path, size_t pi,
+                            const char *key, int32_t **out, size_t *n_out, ac_error *err) {
     char what[96];
     snprintf(what, sizeof what, "prompts[%zu].%s", pi, key);
     size_t n_bos = ctx->bos_id >= 0 ? 1 : 0;
@@ -177,8 +176,7 @@ static int parse_prompt_seq(const json_t *v, const ac__parse_ctx *ctx, const cha
                                   ewhat);
             } else {
                 rc = ac_error_set(err, AC_ERR_FORMAT, path,
-                                  "%s must be an integer token id, got %s", ewhat,
-                                  json_kind(e));
+                                  "%s must be an integer token id, got %s", ewhat, json_kind(e));
             }
             if (rc != AC_OK) {
                 ac_free(ids);
@@ -197,9 +195,9 @@ static int parse_prompt_seq(const json_t *v, const ac__parse_ctx *ctx, const cha
 
 /* Answers: a list whose elements are one-token strings or token ids. `allow_empty`
  * is 0 for "answers" (a prompt needs a correct answer) and 1 for "wrong_answers". */
-static int parse_answers(const json_t *v, const ac__parse_ctx *ctx, const char *path,
-                         size_t pi, const char *key, int allow_empty, int32_t **out,
-                         size_t *n_out, ac_error *err) {
+static int parse_answers(const json_t *v, const ac__parse_ctx *ctx, const char *path, size_t pi,
+                         const char *key, int allow_empty, int32_t **out, size_t *n_out,
+                         ac_error *err) {
     char what[96];
     snprintf(what, sizeof what, "prompts[%zu].%s", pi, key);
     if (!json_is_array(v))
@@ -268,7 +266,8 @@ static void prompt_free(ac__prompt *p) {
 
 void ac__prompt_list_free(ac__prompt_list *list) {
     if (!list) return;
-    for (size_t i = 0; i < list->n; i++) prompt_free(&list->items[i]);
+    for (size_t i = 0; i < list->n; i++)
+        prompt_free(&list->items[i]);
     ac_free(list->items);
     memset(list, 0, sizeof *list);
 }
@@ -292,7 +291,8 @@ static int list_reserve(ac__prompt_list *list, size_t extra) {
 static int get_key(const json_t *obj, const char *key, const char *path, size_t pi,
                    const json_t **out, ac_error *err) {
     const json_t *v = json_object_get(obj, key);
-    if (!v) return ac_error_set(err, AC_ERR_FORMAT, path, "prompts[%zu]: missing key \"%s\"", pi, key);
+    if (!v)
+        return ac_error_set(err, AC_ERR_FORMAT, path, "prompts[%zu]: missing key \"%s\"", pi, key);
     *out = v;
     return AC_OK;
 }
@@ -331,8 +331,9 @@ static int parse_seq_labels(const json_t *v, int bos, const char *path, ac_datas
     size_t n = json_array_size(v);
     for (size_t i = 0; i < n; i++)
         if (!json_is_string(json_array_get(v, i)))
-            return ac_error_set(err, AC_ERR_FORMAT, path, "seq_labels[%zu] must be a string, got %s",
-                                i, json_kind(json_array_get(v, i)));
+            return ac_error_set(err, AC_ERR_FORMAT, path,
+                                "seq_labels[%zu] must be a string, got %s", i,
+                                json_kind(json_array_get(v, i)));
     size_t total = n + (bos ? 1 : 0);
     ds->seq_labels = ac_calloc(total ? total : 1, sizeof *ds->seq_labels);
     if (!ds->seq_labels) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (seq_labels)");
@@ -340,11 +341,13 @@ static int parse_seq_labels(const json_t *v, int bos, const char *path, ac_datas
     size_t k = 0;
     if (bos) {
         ds->seq_labels[k] = ac_strdup("<|BOS|>");
-        if (!ds->seq_labels[k++]) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (seq_labels)");
+        if (!ds->seq_labels[k++])
+            return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (seq_labels)");
     }
     for (size_t i = 0; i < n; i++) {
         ds->seq_labels[k] = ac_strdup(json_string_value(json_array_get(v, i)));
-        if (!ds->seq_labels[k++]) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (seq_labels)");
+        if (!ds->seq_labels[k++])
+            return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (seq_labels)");
     }
     return AC_OK;
 }
@@ -377,7 +380,8 @@ static int parse_word_idxs(const json_t *v, int bos, const char *path, ac_datase
     size_t k = 0;
     json_object_foreach((json_t *)v, name, val) {
         ds->word_idx_names[k] = ac_strdup(name);
-        if (!ds->word_idx_names[k]) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (word_idxs)");
+        if (!ds->word_idx_names[k])
+            return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory (word_idxs)");
         ds->word_idx_values[k] = (long)json_integer_value(val) + (bos ? 1 : 0);
         ds->n_word_idxs = ++k;
     }

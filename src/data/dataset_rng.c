@@ -81,7 +81,8 @@ static uint32_t mt_next_u32(mt19937 *mt) {
 /* Python's Random._randbelow_with_getrandbits for 0 < m < 2^32. */
 static uint32_t mt_below(mt19937 *mt, uint32_t m) {
     unsigned bits = 0;
-    for (uint32_t v = m; v; v >>= 1) bits++;
+    for (uint32_t v = m; v; v >>= 1)
+        bits++;
     for (;;) {
         uint32_t r = mt_next_u32(mt) >> (32u - bits);
         if (r < m) return r;
@@ -92,7 +93,8 @@ int ac_dataset_shuffle_order(size_t *perm, size_t n, uint64_t seed, ac_error *er
     if ((uint64_t)n >= ((uint64_t)1 << 32))
         return ac_error_set(err, AC_ERR_RANGE, NULL,
                             "cannot shuffle %zu prompts: at most 2^32 - 1 are supported", n);
-    for (size_t i = 0; i < n; i++) perm[i] = i;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
     if (n < 2) return AC_OK;
     uint32_t key[2] = {(uint32_t)(seed & 0xffffffffu), (uint32_t)(seed >> 32)};
     uint32_t key_len = key[1] ? 2u : 1u;
@@ -116,20 +118,23 @@ enum { FNV_BYTE_BITS = 8 };
 static uint64_t fnv_byte(uint64_t h, uint8_t b) { return (h ^ b) * FNV_PRIME; }
 
 static uint64_t fnv_u64(uint64_t h, uint64_t v) {
-    for (int i = 0; i < 8; i++) h = fnv_byte(h, (uint8_t)(v >> (FNV_BYTE_BITS * i)));
+    for (int i = 0; i < 8; i++)
+        h = fnv_byte(h, (uint8_t)(v >> (FNV_BYTE_BITS * i)));
     return h;
 }
 
 static uint64_t fnv_i32s(uint64_t h, const int32_t *v, size_t n) {
     for (size_t k = 0; k < n; k++) {
         uint32_t u = (uint32_t)v[k];
-        for (int i = 0; i < 4; i++) h = fnv_byte(h, (uint8_t)(u >> (FNV_BYTE_BITS * i)));
+        for (int i = 0; i < 4; i++)
+            h = fnv_byte(h, (uint8_t)(u >> (FNV_BYTE_BITS * i)));
     }
     return h;
 }
 
 static uint64_t fnv_bytes(uint64_t h, const uint8_t *v, size_t n) {
-    for (size_t k = 0; k < n; k++) h = fnv_byte(h, v[k]);
+    for (size_t k = 0; k < n; k++)
+        h = fnv_byte(h, v[k]);
     return h;
 }
 

@@ -114,10 +114,10 @@ static void test_exact_batches(void **state) {
     assert_i32s(b->corrupt, corrupt0, 10);
     assert_u8s(b->clean_mask, mask0, 10);
     assert_u8s(b->corrupt_mask, mask0, 10);
-    const size_t off0[] = {0, 1, 2};
+    const int32_t off0[] = {0, 1, 2};
     const int32_t ans0[] = {20, 22}, wrong0[] = {21, 23};
-    assert_sizes(b->answer_offsets, off0, 3);
-    assert_sizes(b->wrong_offsets, off0, 3);
+    assert_i32s(b->answer_offsets, off0, 3);
+    assert_i32s(b->wrong_offsets, off0, 3);
     assert_i32s(b->answers, ans0, 2);
     assert_i32s(b->wrong_answers, wrong0, 2);
     assert_int_equal(b->answers_dense, 1);
@@ -140,11 +140,11 @@ static void test_exact_batches(void **state) {
     assert_i32s(b->corrupt, corrupt1, 4);
     assert_u8s(b->clean_mask, cmask1, 4);
     assert_u8s(b->corrupt_mask, kmask1, 4);
-    const size_t aoff1[] = {0, 2}, woff1[] = {0, 1};
+    const int32_t aoff1[] = {0, 2}, woff1[] = {0, 1};
     const int32_t ans1[] = {24, 25}, wrong1[] = {26};
-    assert_sizes(b->answer_offsets, aoff1, 2);
+    assert_i32s(b->answer_offsets, aoff1, 2);
     assert_i32s(b->answers, ans1, 2);
-    assert_sizes(b->wrong_offsets, woff1, 2);
+    assert_i32s(b->wrong_offsets, woff1, 2);
     assert_i32s(b->wrong_answers, wrong1, 1);
     assert_int_equal(b->diverge_idx, 0);
 
@@ -165,11 +165,11 @@ static void test_exact_batches(void **state) {
     assert_i32s(b->corrupt, corrupt2, 12);
     assert_u8s(b->clean_mask, mask2, 12);
     assert_u8s(b->corrupt_mask, mask2, 12);
-    const size_t aoff2[] = {0, 1, 2}, woff2[] = {0, 3, 3};
+    const int32_t aoff2[] = {0, 1, 2}, woff2[] = {0, 3, 3};
     const int32_t ans2[] = {27, 31}, wrong2[] = {28, 29, 30};
-    assert_sizes(b->answer_offsets, aoff2, 3);
+    assert_i32s(b->answer_offsets, aoff2, 3);
     assert_i32s(b->answers, ans2, 2);
-    assert_sizes(b->wrong_offsets, woff2, 3);
+    assert_i32s(b->wrong_offsets, woff2, 3);
     assert_i32s(b->wrong_answers, wrong2, 3);
     assert_int_equal(b->answers_dense, 1);
     assert_int_equal(b->wrong_dense, 0);
@@ -456,9 +456,9 @@ static void test_multiple_files(void **state) {
     assert_sizes(b->prompt_index, idx, 2);
     assert_int_equal(b->clean[1], 40);
     assert_int_equal(b->clean[2], 41);
-    const size_t aoff[] = {0, 1, 3};
+    const int32_t aoff[] = {0, 1, 3};
     const int32_t ans[] = {43, 47, 48};
-    assert_sizes(b->answer_offsets, aoff, 3);
+    assert_i32s(b->answer_offsets, aoff, 3);
     assert_i32s(b->answers, ans, 3);
     assert_int_equal(b->answers_dense, 0);
     const char *src = NULL;
@@ -598,6 +598,38 @@ static void test_summary(void **state) {
     ac_dataset_free(ds);
 }
 
+/* A batch's CSR answers plug into the metrics: ragged answers of small_ids.json, train
+ * batch 1 (prompt 2, answers {24, 25}, wrong {26}) and the test batch (wrong {28,29,30}, {}). */
+static void test_answer_sets_for_metrics(void **state) {
+    (void)state;
+    ac_dataset_options o = id_options();
+    o.train_size = 3;
+    o.test_size = 2;
+    o.train_batch_size = 2;
+    o.test_batch_size = 2;
+    ac_dataset *ds = load_one("small_ids.json", &o);
+    enum { VOCAB = 40 };
+    float vals[2 * VOCAB];
+    for (int i = 0; i < 2 * VOCAB; i++)
+        vals[i] = (float)(i % VOCAB); /* value = token id */
+    ac_answer_sets sets;
+    ac_error err;
+    double got = 0;
+    ac_batch_answer_sets(&ds->train.batches[1], &sets);
+    assert_int_equal(sets.n_rows, 1);
+    assert_ac_ok(ac_answer_sets_validate(&sets, 1, VOCAB, 1, 3, &err), &err);
+    assert_ac_ok(ac_batch_avg_answer_diff(vals, 1, VOCAB, &sets, &got, &err), &err);
+    assert_close(got, 24.5 - 26.0, 1e-12, 0);
+    ac_batch_answer_sets(&ds->test.batches[0], &sets);
+    assert_int_equal(sets.n_rows, 2);
+    assert_ac_ok(ac_answer_sets_validate(&sets, 2, VOCAB, 1, 1, &err), &err);
+    assert_ac_ok(ac_batch_avg_answer_val(vals, 2, VOCAB, &sets, 0, &got, &err), &err);
+    assert_close(got, (27.0 + 31.0) / 2, 1e-12, 0);
+    /* the second row has no wrong answers: a validation that needs them says so */
+    assert_int_equal(ac_answer_sets_validate(&sets, 2, VOCAB, 1, 3, &err), AC_ERR_ARG);
+    ac_dataset_free(ds);
+}
+
 /* Every allocation failure is reported as AC_ERR_NOMEM without leaks or crashes. */
 static void test_allocation_failures(void **state) {
     (void)state;
@@ -645,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_fixed_length),
         cmocka_unit_test(test_no_padding_equal_lengths),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_answer_sets_for_metrics),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

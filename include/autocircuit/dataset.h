@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "autocircuit/base.h"
+#include "autocircuit/metrics.h"
 #include "autocircuit/tokenizer.h"
 
 #ifdef __cplusplus
@@ -87,9 +88,9 @@ typedef struct ac_batch {
     uint8_t *corrupt_mask;    /* [B*T] */
     /* answers in CSR form: row b's answers are answers[answer_offsets[b] ..
      * answer_offsets[b+1]); likewise wrong answers. */
-    size_t *answer_offsets;   /* [B+1], answer_offsets[0] = 0 */
+    int32_t *answer_offsets;  /* [B+1], answer_offsets[0] = 0 (int32, as ac_answer_sets) */
     int32_t *answers;         /* [answer_offsets[B]] */
-    size_t *wrong_offsets;    /* [B+1] */
+    int32_t *wrong_offsets;   /* [B+1] */
     int32_t *wrong_answers;   /* [wrong_offsets[B]] */
     int answers_dense;        /* 1: every row has the same number of answers */
     int wrong_dense;          /* 1: every row has the same number of wrong answers */
@@ -102,6 +103,10 @@ typedef struct ac_batch {
     size_t *prompt_index;     /* [B] each row's index among the loaded prompts (files
                                  concatenated in order, before shuffling) */
 } ac_batch;
+
+/* A batch's answers as the metrics take them: `sets` borrows the batch's arrays (valid
+ * while the dataset lives); n_rows = B. */
+void ac_batch_answer_sets(const ac_batch *b, ac_answer_sets *sets);
 
 typedef enum { AC_SPLIT_TRAIN = 0, AC_SPLIT_TEST = 1 } ac_split_kind;
 

@@ -2,6 +2,7 @@
  * positions, summary. Parsing is in dataset_json.c, the RNG and key in dataset_rng.c. */
 #include "data/dataset_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void ac_dataset_options_default(ac_dataset_options *opts) {
@@ -76,6 +77,14 @@ int ac_dataset_prompt_source(const ac_dataset *ds, size_t loaded_index, const ch
     return AC_OK;
 }
 
+void ac_batch_answer_sets(const ac_batch *b, ac_answer_sets *sets) {
+    sets->n_rows = b->batch_size;
+    sets->ans_off = b->answer_offsets;
+    sets->ans = b->answers;
+    sets->wrong_off = b->wrong_offsets;
+    sets->wrong = b->wrong_answers;
+}
+
 /* ---- validation helpers ---------------------------------------------------------- */
 
 /* The key of a prompt's clean (0) or corrupt (1) sequence, for error messages. */
@@ -129,10 +138,10 @@ static int check_unpadded_batch(const ac__prompt_list *list, const size_t *rows,
 
 /* ---- batching -------------------------------------------------------------------- */
 
+/* CSR answers (wrong = 0) or wrong answers (wrong = 1) of a batch's rows. Offsets are
+ * int32 like ac_answer_sets; AC_ERR_RANGE when a batch holds more than INT32_MAX. */
 static int fill_answers(const ac__prompt_list *list, const size_t *rows, size_t n_rows, int wrong,
-                        size_t **offsets_out, int32_t **ids_out, int *dense_out) {
-    size_t *offsets = ac_calloc(n_rows + 1, sizeof *offsets);
-    if (!offsets) return AC_ERR_NOMEM;
+                        int32_t **offsets_out, int32_t **ids_out, int *dense_out) {
     size_t total = 0;
     int dense = 1;
     const ac__prompt *first = &list->items[rows[0]];
@@ -141,21 +150,22 @@ static int fill_answers(const ac__prompt_list *list, const size_t *rows, size_t 
         const ac__prompt *p = &list->items[rows[r]];
         size_t n = wrong ? p->n_wrong : p->n_answers;
         if (n != n_first) dense = 0;
-        if (ac_add_size(total, n, &total)) {
-            ac_free(offsets);
-            return AC_ERR_NOMEM;
-        }
-        offsets[r + 1] = total;
+        if (ac_add_size(total, n, &total) || total > INT32_MAX) return AC_ERR_RANGE;
     }
+    int32_t *offsets = ac_calloc(n_rows + 1, sizeof *offsets);
     int32_t *ids = ac_calloc(total ? total : 1, sizeof *ids);
-    if (!ids) {
+    if (!offsets || !ids) {
         ac_free(offsets);
+        ac_free(ids);
         return AC_ERR_NOMEM;
     }
+    size_t at = 0;
     for (size_t r = 0; r < n_rows; r++) {
         const ac__prompt *p = &list->items[rows[r]];
         size_t n = wrong ? p->n_wrong : p->n_answers;
-        if (n) memcpy(ids + offsets[r], wrong ? p->wrong : p->answers, n * sizeof *ids);
+        if (n) memcpy(ids + at, wrong ? p->wrong : p->answers, n * sizeof *ids);
+        at += n;
+        offsets[r + 1] = (int32_t)at;
     }
     *offsets_out = offsets;
     *ids_out = ids;
@@ -253,6 +263,10 @@ static int build_split(const ac__prompt_list *list, const size_t *rows, size_t n
         }
         int rc = build_batch(list, brows, bn, ds->pad_id, &s->batches[k]);
         s->n_batches = k + 1; /* so split_free releases a partly built batch */
+        if (rc == AC_ERR_RANGE)
+            return ac_error_set(err, rc, ds->paths[0],
+                                "batch %zu holds more than %d answers or wrong answers", k,
+                                (int)INT32_MAX);
         if (rc != AC_OK)
             return ac_error_set(err, rc, ds->paths[0], "out of memory building batch %zu", k);
         const ac_batch *b = &s->batches[k];
@@ -443,8 +457,8 @@ static void summarize_split(const ac_split *s, ac_split_summary *out) {
             size_t lc = row_len(b->clean_mask + r * b->seq_len, b->seq_len);
             size_t lk = row_len(b->corrupt_mask + r * b->seq_len, b->seq_len);
             size_t lo = lc < lk ? lc : lk, hi = lc < lk ? lk : lc;
-            size_t na = b->answer_offsets[r + 1] - b->answer_offsets[r];
-            size_t nw = b->wrong_offsets[r + 1] - b->wrong_offsets[r];
+            size_t na = (size_t)(b->answer_offsets[r + 1] - b->answer_offsets[r]);
+            size_t nw = (size_t)(b->wrong_offsets[r + 1] - b->wrong_offsets[r]);
             if (first || lo < out->min_len) out->min_len = lo;
             if (first || hi > out->max_len) out->max_len = hi;
             if (first || na < out->min_answers) out->min_answers = na;

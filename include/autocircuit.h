@@ -6,5 +6,6 @@
 #include "autocircuit/base.h"
 #include "autocircuit/model.h"
 #include "autocircuit/metrics.h"
+#include "autocircuit/dataset.h"
 
 #endif

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The tokenizer is optional at link time: a program that never loads one (token-id
- * datasets only) need not link the tokenizer's object. Every call below is reached only
- * with a non-NULL ac_tokenizer, which exists only when the tokenizer code is linked, so
- * the weak references are then resolved. */
+/* Until the tokenizer implementation is on main, these weak references let the library
+ * link without it: every call below is reached only with a non-NULL ac_tokenizer, which
+ * exists only when the tokenizer code (one object with ac_tokenizer_load) is linked, so
+ * the references are then resolved. Remove these three lines once it is merged. */
 #pragma weak ac_tokenizer_encode
 #pragma weak ac_tokenizer_bos
 #pragma weak ac_tokenizer_vocab_size

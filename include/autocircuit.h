@@ -6,6 +6,10 @@
 #include "autocircuit/base.h"
 #include "autocircuit/model.h"
 #include "autocircuit/metrics.h"
+#include "autocircuit/tokenizer.h"
 #include "autocircuit/dataset.h"
+#include "autocircuit/graph.h"
+#include "autocircuit/engine.h"
+#include "autocircuit/algos.h"
 
 #endif

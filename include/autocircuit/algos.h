@@ -1,0 +1,148 @@
+/* autocircuit — circuit-discovery algorithms, ablations and circuit evaluation.
+ *
+ * Every algorithm scores every edge of a graph: scores[n_edges] in the graph's edge
+ * order; importance is |score|. Signs follow auto-circuit: gradient-based scores are
+ * derivatives of the loss (the NEGATED metric) with respect to the edge masks, exact
+ * patching reports the change of that loss, ACDC reports +inf for edges it keeps and
+ * the threshold at which it removed the others. All runs use the output at the last
+ * position (auto-circuit's slice_output "last_seq"). See docs/algorithms.md.
+ */
+#ifndef AUTOCIRCUIT_ALGOS_H
+#define AUTOCIRCUIT_ALGOS_H
+
+#include "autocircuit/dataset.h"
+#include "autocircuit/engine.h"
+#include "autocircuit/graph.h"
+#include "autocircuit/metrics.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Patch values (auto-circuit's AblationType; values equal its enum). */
+typedef enum {
+    AC_ABLATION_RESAMPLE = 1,        /* the other prompt's source outputs (default) */
+    AC_ABLATION_ZERO = 2,
+    AC_ABLATION_MEAN_CLEAN = 3,      /* token-wise mean over the split's clean prompts */
+    AC_ABLATION_MEAN_CORRUPT = 4,    /* ... over its corrupt prompts */
+    AC_ABLATION_MEAN = 5,            /* ... over both */
+    AC_ABLATION_BATCH_MEAN = 6,      /* token-wise mean over the current batch */
+    AC_ABLATION_BATCH_ALL_MEAN = 7   /* mean over the current batch and all positions */
+} ac_ablation;
+
+/* "resample", "zero", "mean-clean", "mean-corrupt", "mean", "batch-mean",
+ * "batch-all-mean". Errors: AC_ERR_ARG naming the accepted values. */
+int ac_ablation_from_name(const char *name, ac_ablation *out, ac_error *err);
+const char *ac_ablation_name(ac_ablation a);
+
+/* A working context: one run sized for the largest batch of a split, source stacks,
+ * logits buffers and, for dataset-mean ablations, the per-position means. */
+typedef struct ac_algo_ctx ac_algo_ctx;
+
+/* m, g, split borrowed (must outlive the context). Errors: AC_ERR_ARG (empty split,
+ * batch longer than the model's context), AC_ERR_NOMEM. */
+int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
+                       const ac_split *split, ac_error *err);
+void ac_algo_ctx_free(ac_algo_ctx *c);
+
+/* Optional progress callback: called with (done, total, what) as work proceeds. */
+typedef void (*ac_progress_fn)(void *ctx, size_t done, size_t total, const char *what);
+void ac_algo_ctx_set_progress(ac_algo_ctx *c, ac_progress_fn fn, void *user);
+
+/* Patch values for one batch into `out` (a source stack [n_src][B*T][d], caller-owned).
+ * `from_clean` chooses which prompt side resample and batch means read (auto-circuit's
+ * clean_corrupt; discovery uses the corrupt side). Dataset means are computed over the
+ * context's split on first use (they need every batch to have the same length).
+ * Errors: AC_ERR_ARG (means over batches of different lengths). */
+int ac_patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int from_clean,
+                    float *out, ac_error *err);
+
+/* ---- discovery --------------------------------------------------------------------- */
+
+typedef struct ac_discover_opts {
+    ac_ablation ablation;      /* default AC_ABLATION_RESAMPLE */
+    ac_val_kind grad_function; /* default AC_VAL_LOGIT */
+    ac_answer_fn answer_function; /* default AC_ANSWER_AVG_DIFF */
+    float mask_val;            /* mask value for plain mask gradients (EAP: 0) */
+    int steps;                 /* integrated gradients / EAP-IG steps (default 5) */
+    /* ACDC */
+    const double *taus;        /* thresholds, ascending or not; NULL: 1e-6..1e-3 ×10 */
+    size_t n_taus;
+    int acdc_mse;              /* 1: MSE to the clean output instead of KL */
+    int acdc_all_batches;      /* 0 (auto-circuit): only the first batch; 1: all batches
+                                  concatenated as one faithfulness measurement */
+    uint64_t seed;             /* random baseline */
+    const uint8_t *official;   /* ground truth membership [n_edges] (ground-truth algo) */
+} ac_discover_opts;
+
+void ac_discover_opts_default(ac_discover_opts *o);
+
+/* Mask gradients (auto-circuit's mask_gradient_prune_scores): masks at mask_val (or,
+ * with ig != 0, at k/steps for k = 0..steps, both ends included), clean input, patch
+ * values from the ablation; score = Σ over batches (and IG samples) of d loss / d mask.
+ * With mask_val 0, logit, avg_diff this is Edge Attribution Patching. */
+int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
+                          ac_error *err);
+
+/* EAP-IG with interpolated inputs (Hanna et al.): input embeddings corrupt + (k/steps)
+ * (clean − corrupt), k = 0..steps−1; score = Σ_batches mean_k Σ (corrupt − clean
+ * source output) · d loss / d destination input. Clean and corrupt prompts of a batch
+ * must have the same padding. Resample ablation only. */
+int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
+
+/* Exact patching: for each edge alone (mask 1, clean input, ablation patch values), the
+ * change of the loss: score = Σ_batches (loss(edge patched) − loss(nothing patched)).
+ * Re-runs only from the destination's block, over cached activations. */
+int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
+
+/* ACDC (auto-circuit's acdc_prune_scores). For each tau: masks 0, edges visited by
+ * destination graph layer descending (within a layer in descending edge index); each
+ * edge is patched (mask 1) and kept patched ("removed") when faithfulness − previous <
+ * tau; removed edges score min(tau, current score), edges never removed +inf. */
+int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
+
+/* Baselines: activation magnitude (per source, the signed mean of its clean output over
+ * batch, positions and channels, averaged over batches; |value| on every edge from the
+ * source), random (uniform [0, 1), seeded, splitmix64), ground truth (1 on o->official). */
+int ac_algo_activation_magnitude(ac_algo_ctx *c, float *scores, ac_error *err);
+void ac_algo_random(const ac_graph *g, uint64_t seed, float *scores);
+int ac_algo_ground_truth(const ac_graph *g, const uint8_t *official, float *scores, ac_error *err);
+
+/* ---- circuit evaluation (auto-circuit's run_circuits + prune metrics) --------------- */
+
+typedef struct ac_eval_opts {
+    int tree;                  /* 0: edge patching (corrupt input, clean values into the
+                                  circuit; auto-circuit's default); 1: tree patching (clean
+                                  input, ablation values into every edge outside it) */
+    ac_ablation ablation;      /* default resample */
+    int reverse;               /* swap clean and corrupt inputs */
+    int signed_rank;           /* rank by signed score instead of |score| */
+} ac_eval_opts;
+
+/* Metrics of one circuit size: means over the split's prompts (batch means weighted by
+ * batch size; equal to auto-circuit's mean of batch means for equal batches). */
+typedef struct ac_eval_point {
+    size_t requested;          /* edge count asked for */
+    size_t edges;              /* edges actually in the circuit (ties are inclusive) */
+    double kl;                 /* KL(full model on clean ‖ circuit) */
+    double logit_diff;         /* mean over prompts of mean correct − mean wrong logit */
+    double logit_diff_percent; /* 100 · mean circuit diff / mean clean full-model diff */
+    double answer_logit, answer_prob, answer_logprob;
+    double correct_percent;    /* argmax is the correct answer (NaN unless every prompt
+                                  has exactly one correct answer) */
+    double correct_beats_wrong_percent; /* (NaN likewise) */
+} ac_eval_point;
+
+/* Evaluate the circuits made of the top-counts[i] edges of `scores` for every count.
+ * points: caller-owned [n_counts]. */
+int ac_evaluate(ac_algo_ctx *c, const float *scores, const size_t *counts, size_t n_counts,
+                const ac_eval_opts *o, ac_eval_point *points, ac_error *err);
+
+/* Evaluate one explicit circuit given as a membership mask [n_edges]. */
+int ac_evaluate_circuit(ac_algo_ctx *c, const uint8_t *in_circuit, const ac_eval_opts *o,
+                        ac_eval_point *point, ac_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOCIRCUIT_ALGOS_H */

@@ -1,0 +1,207 @@
+/* Algorithm context: the run, source stacks, patch values and ablations. */
+#include <string.h>
+
+#include "algos/algo_internal.h"
+
+static const char *const ablation_names[] = {NULL, "resample", "zero", "mean-clean", "mean-corrupt",
+                                             "mean", "batch-mean", "batch-all-mean"};
+
+int ac_ablation_from_name(const char *name, ac_ablation *out, ac_error *err) {
+    for (int i = 1; i <= 7; i++)
+        if (!strcmp(name, ablation_names[i])) {
+            *out = (ac_ablation)i;
+            return AC_OK;
+        }
+    return ac_error_set(err, AC_ERR_ARG, NULL,
+                        "unknown ablation '%s' (resample, zero, mean-clean, mean-corrupt, mean, "
+                        "batch-mean, batch-all-mean)",
+                        name);
+}
+
+const char *ac_ablation_name(ac_ablation a) {
+    return a >= 1 && a <= 7 ? ablation_names[a] : "unknown";
+}
+
+void ac_discover_opts_default(ac_discover_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->ablation = AC_ABLATION_RESAMPLE;
+    o->grad_function = AC_VAL_LOGIT;
+    o->answer_function = AC_ANSWER_AVG_DIFF;
+    o->steps = 5;
+    o->seed = 42;
+}
+
+void ac_algo_ctx_free(ac_algo_ctx *c) {
+    if (!c) return;
+    ac_run_free(c->run);
+    ac_free_aligned(c->patch);
+    ac_free_aligned(c->other);
+    ac_free(c->logits);
+    ac_free(c->logits_ref);
+    ac_free(c->dlogits);
+    ac_free(c->masks);
+    ac_free(c->means);
+    ac_free(c->scratch);
+    ac_free(c);
+}
+
+int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
+                       const ac_split *split, ac_error *err) {
+    *out = NULL;
+    if (!split || split->n_batches == 0)
+        return ac_error_set(err, AC_ERR_ARG, NULL, "the dataset split has no prompts");
+    ac_algo_ctx *c = ac_calloc(1, sizeof *c);
+    if (!c) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    c->m = m;
+    c->g = g;
+    c->split = split;
+    for (size_t i = 0; i < split->n_batches; i++) {
+        if ((int)split->batches[i].batch_size > c->max_B) c->max_B = (int)split->batches[i].batch_size;
+        if ((int)split->batches[i].seq_len > c->max_T) c->max_T = (int)split->batches[i].seq_len;
+    }
+    int rc = ac_run_create(&c->run, m, g, c->max_B, c->max_T, err);
+    if (rc) {
+        ac_algo_ctx_free(c);
+        return rc;
+    }
+    const ac_config *cfg = ac_model_config(m);
+    const size_t V = (size_t)cfg->vocab_size, B = (size_t)c->max_B;
+    c->stack_floats = (size_t)g->n_src * B * (size_t)c->max_T * (size_t)cfg->d_model;
+    c->patch = ac_alloc_aligned(c->stack_floats, sizeof(float));
+    c->other = ac_alloc_aligned(c->stack_floats, sizeof(float));
+    c->logits = ac_calloc(B * V, sizeof(float));
+    c->logits_ref = ac_calloc(B * V, sizeof(float));
+    c->dlogits = ac_calloc(B * V, sizeof(float));
+    c->masks = ac_calloc(g->n_edges, sizeof(float));
+    c->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
+    if (!c->scratch || !c->patch || !c->other || !c->logits || !c->logits_ref || !c->dlogits || !c->masks) {
+        ac_algo_ctx_free(c);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)",
+                            c->stack_floats * sizeof(float) >> 20);
+    }
+    *out = c;
+    return AC_OK;
+}
+
+void ac_algo_ctx_set_progress(ac_algo_ctx *c, ac_progress_fn fn, void *user) {
+    c->progress = fn;
+    c->progress_user = user;
+}
+
+void ac__algo_progress(ac_algo_ctx *c, size_t done, size_t total, const char *what) {
+    if (c->progress) c->progress(c->progress_user, done, total, what);
+}
+
+int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,
+                     const float *patch, float *record, float *logits, ac_error *err) {
+    ac_tokens in = {.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = clean ? b->clean : b->corrupt,
+                    .mask = clean ? b->clean_mask : b->corrupt_mask};
+    ac_forward_opts o = {.logits_mode = logits ? AC_LOGITS_LAST : AC_LOGITS_NONE, .logits = logits,
+                         .masks = masks, .patch = patch, .record = record};
+    return ac_run_forward(c->run, &in, &o, err);
+}
+
+int ac__algo_loss(ac_algo_ctx *c, const ac_batch *b, const ac_discover_opts *o,
+                  const float *logits, double *loss, float *dlogits, ac_error *err) {
+    ac_answer_sets sets;
+    ac_batch_answer_sets(b, &sets);
+    ac_answer_loss_spec spec = {.grad_function = o->grad_function, .answer_function = o->answer_function};
+    return ac_answer_loss(logits, b->batch_size, (size_t)ac_model_config(c->m)->vocab_size, &sets, &spec,
+                          loss, dlogits, err);
+}
+
+/* Token-wise dataset means over the split: means[s][t][:] = mean over prompts (and over
+ * both sides for AC_ABLATION_MEAN) of source s's output at position t. */
+static int dataset_means(ac_algo_ctx *c, ac_ablation kind, ac_error *err) {
+    if (c->means && c->means_kind == kind) return AC_OK;
+    const ac_split *sp = c->split;
+    const size_t T = sp->batches[0].seq_len, d = (size_t)ac_model_config(c->m)->d_model;
+    for (size_t i = 0; i < sp->n_batches; i++)
+        if (sp->batches[i].seq_len != T)
+            return ac_error_set(err, AC_ERR_ARG, NULL,
+                                "token-wise mean ablation needs prompts of one length, but the batches "
+                                "have %zu and %zu tokens (use the dataset's fixed-length mode)",
+                                T, sp->batches[i].seq_len);
+    const size_t nsrc = (size_t)c->g->n_src;
+    ac_free(c->means);
+    c->means = ac_calloc(nsrc * T * d, sizeof(float));
+    double *acc = ac_calloc(nsrc * T * d, sizeof(double));
+    if (!c->means || !acc) {
+        ac_free(acc);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for dataset means");
+    }
+    size_t count = 0;
+    for (int side = 0; side < 2; side++) {
+        int clean = side == 0;
+        if (kind == AC_ABLATION_MEAN_CLEAN && !clean) continue;
+        if (kind == AC_ABLATION_MEAN_CORRUPT && clean) continue;
+        for (size_t i = 0; i < sp->n_batches; i++) {
+            const ac_batch *b = &sp->batches[i];
+            int rc = ac__algo_forward(c, b, clean, NULL, NULL, c->other, NULL, err);
+            if (rc) {
+                ac_free(acc);
+                return rc;
+            }
+            const size_t BTd = b->batch_size * T * d;
+            for (size_t s = 0; s < nsrc; s++)
+                for (size_t bb = 0; bb < b->batch_size; bb++)
+                    for (size_t k = 0; k < T * d; k++) acc[(s * T * d) + k] += c->other[s * BTd + bb * T * d + k];
+            count += b->batch_size;
+        }
+    }
+    for (size_t k = 0; k < nsrc * T * d; k++) c->means[k] = (float)(acc[k] / (double)count);
+    ac_free(acc);
+    c->means_kind = kind;
+    c->means_T = T;
+    return AC_OK;
+}
+
+int ac_patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int from_clean,
+                    float *out, ac_error *err) {
+    const size_t B = b->batch_size, T = b->seq_len, d = (size_t)ac_model_config(c->m)->d_model;
+    const size_t nsrc = (size_t)c->g->n_src, BTd = B * T * d;
+    int rc;
+    switch (kind) {
+    case AC_ABLATION_RESAMPLE:
+        return ac__algo_forward(c, b, from_clean, NULL, NULL, out, NULL, err);
+    case AC_ABLATION_ZERO:
+        memset(out, 0, nsrc * BTd * sizeof(float));
+        return AC_OK;
+    case AC_ABLATION_MEAN_CLEAN:
+    case AC_ABLATION_MEAN_CORRUPT:
+    case AC_ABLATION_MEAN:
+        if ((rc = dataset_means(c, kind, err))) return rc;
+        if (T != c->means_T)
+            return ac_error_set(err, AC_ERR_ARG, NULL, "batch of %zu tokens, dataset means of %zu", T, c->means_T);
+        for (size_t s = 0; s < nsrc; s++)
+            for (size_t bb = 0; bb < B; bb++)
+                memcpy(out + s * BTd + bb * T * d, c->means + s * T * d, T * d * sizeof(float));
+        return AC_OK;
+    case AC_ABLATION_BATCH_MEAN:
+    case AC_ABLATION_BATCH_ALL_MEAN:
+        if ((rc = ac__algo_forward(c, b, from_clean, NULL, NULL, out, NULL, err))) return rc;
+        for (size_t s = 0; s < nsrc; s++) {
+            float *S = out + s * BTd;
+            float *mean = c->scratch; /* [T][d] or [d] */
+            if (kind == AC_ABLATION_BATCH_MEAN) {
+                for (size_t k = 0; k < T * d; k++) {
+                    double acc = 0;
+                    for (size_t bb = 0; bb < B; bb++) acc += S[bb * T * d + k];
+                    mean[k] = (float)(acc / (double)B);
+                }
+            } else {
+                for (size_t k = 0; k < d; k++) {
+                    double acc = 0;
+                    for (size_t i = 0; i < B * T; i++) acc += S[i * d + k];
+                    mean[k] = (float)(acc / (double)(B * T));
+                }
+            }
+            for (size_t bb = 0; bb < B; bb++)
+                for (size_t t = 0; t < T; t++)
+                    memcpy(S + (bb * T + t) * d, kind == AC_ABLATION_BATCH_MEAN ? mean + t * d : mean,
+                           d * sizeof(float));
+        }
+        return AC_OK;
+    }
+    return ac_error_set(err, AC_ERR_ARG, NULL, "unknown ablation %d", (int)kind);
+}

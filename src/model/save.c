@@ -116,6 +116,9 @@ static int check_llama(const ac_config *c, const char *dir, ac_error *err) {
         return unsupported(err, dir, "Llama needs a SiLU-gated MLP in every layer");
     if (c->mlp_bias) return unsupported(err, dir, "Llama MLP biases are not supported");
     if (c->out_bias && !c->attn_bias) return unsupported(err, dir, "an output bias needs Q/K/V biases");
+    if (!isfinite(c->rope_scaling_factor) || !isfinite(c->rope_low_freq_factor) ||
+        !isfinite(c->rope_high_freq_factor))
+        return unsupported(err, dir, "non-finite rope_scaling factors");
     return AC_OK;
 }
 

@@ -418,6 +418,59 @@ static void test_f16_bf16_known_values(void **state) {
     assert_int_equal(ac__f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82);
 }
 
+/* The reader on its own: raw F16/BF16 bytes, scalars, strided reads, shape checks. */
+static void test_safetensors_reader(void **state) {
+    (void)state;
+    ac_error err;
+    const uint16_t half[4] = {0x3C00, 0x0001, 0x8001, 0x7BFF};
+    const uint16_t bf[2] = {0x3F80, 0x0001};
+    const float scalar = -2.5f;
+    ac__st_out_tensor t[] = {
+        {"h", AC__ST_F16, 2, {2, 2}, NULL, half, NULL, NULL},
+        {"b", AC__ST_BF16, 1, {2}, NULL, bf, NULL, NULL},
+        {"s", AC__ST_F32, 0, {0}, &scalar, NULL, NULL, NULL},
+        {"empty", AC__ST_F32, 2, {0, 7}, &scalar, NULL, NULL, NULL},
+    };
+    const char *keys[] = {"format", "note"}, *values[] = {"pt", "x\"y"};
+    const char *path = tmp_path("reader.safetensors");
+    assert_ac_ok(ac__st_write(path, t, 4, keys, values, 2, &err), &err);
+    ac__st_file f;
+    assert_ac_ok(ac__st_open(&f, path, &err), &err);
+    assert_int_equal(f.n_tensors, 4);
+    assert_null(ac__st_find(&f, "__metadata__"));
+    assert_null(ac__st_find(&f, "missing"));
+    const ac__st_tensor *h = ac__st_find(&f, "h"), *b = ac__st_find(&f, "b"), *s = ac__st_find(&f, "s");
+    const ac__st_tensor *e = ac__st_find(&f, "empty");
+    assert_int_equal(h->begin, 0);
+    assert_int_equal(h->end, 8);
+    assert_int_equal(b->begin, 8);
+    assert_int_equal(s->ndim, 0);
+    assert_int_equal(s->count, 1);
+    assert_int_equal(e->count, 0);
+    assert_int_equal(e->begin, e->end);
+    size_t shape[2] = {2, 2};
+    assert_ac_ok(ac__st_expect(&f, h, 2, shape, &err), &err);
+    float out[8] = {0};
+    assert_ac_ok(ac__st_read(&f, h, 1, 3, out, 2, &err), &err); /* elements 1..3, stride 2 */
+    assert_true(out[0] == 5.960464477539063e-08f);
+    assert_true(out[2] == -5.960464477539063e-08f);
+    assert_true(out[4] == 65504.0f);
+    assert_true(out[1] == 0.0f && out[3] == 0.0f);
+    assert_ac_ok(ac__st_read(&f, b, 0, 2, out, 1, &err), &err);
+    assert_true(out[0] == 1.0f);
+    assert_true(out[1] == 9.183549615799121e-41f);
+    assert_ac_ok(ac__st_read(&f, s, 0, 1, out, 1, &err), &err);
+    assert_true(out[0] == -2.5f);
+    assert_int_equal(ac__st_read(&f, h, 2, 3, out, 1, &err), AC_ERR_INTERNAL); /* past the tensor */
+    shape[1] = 3;
+    assert_int_equal(ac__st_expect(&f, h, 2, shape, &err), AC_ERR_SHAPE);
+    assert_string_equal(err.msg, "tensor h has shape [2,2], expected [2,3]");
+    assert_int_equal(ac__st_expect(&f, b, 2, shape, &err), AC_ERR_SHAPE);
+    assert_string_equal(err.msg, "tensor b has shape [2], expected [2,3]");
+    ac__st_close(&f);
+    ac__st_close(&f); /* idempotent */
+}
+
 static ac__st_dtype mixed_dtypes(const char *name, void *ctx) {
     (void)ctx;
     if (strcmp(name, "wte.weight") == 0) return AC__ST_F16;
@@ -691,6 +744,7 @@ int main(void) {
         cmocka_unit_test(test_gpt2_transformer_prefix),
         cmocka_unit_test(test_load_safetensors_file),
         cmocka_unit_test(test_f16_bf16_known_values),
+        cmocka_unit_test(test_safetensors_reader),
         cmocka_unit_test(test_f16_bf16_checkpoints),
         cmocka_unit_test(test_llama2c_versions),
         cmocka_unit_test(test_interleaved_saved_as_half),

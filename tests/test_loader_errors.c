@@ -365,6 +365,11 @@ static void test_config_zero_or_negative(void **state) {
                  &err, AC_ERR_FORMAT, "config.json", "\"num_attention_heads\" must be a positive integer, got -2");
     expect_error(load_with_config("cfg_missing_key", "{\"model_type\": \"gpt2\", \"n_embd\": 4}", &err), &err,
                  AC_ERR_FORMAT, "config.json", "missing required key \"n_layer\"");
+    expect_error(load_with_config("cfg_huge_eps",
+                                  "{\"model_type\": \"gpt2\", \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2,"
+                                  " \"n_positions\": 2, \"vocab_size\": 3, \"layer_norm_epsilon\": 1e300}",
+                                  &err),
+                 &err, AC_ERR_FORMAT, "config.json", "\"layer_norm_epsilon\" must be a finite number");
     expect_error(load_with_config("cfg_string_size",
                                   "{\"model_type\": \"gpt2\", \"n_embd\": \"4\", \"n_layer\": 1}", &err),
                  &err, AC_ERR_FORMAT, "config.json", "\"n_embd\" must be an integer");

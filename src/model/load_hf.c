@@ -3,6 +3,7 @@
 #include "model/hf_layout.h"
 
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -85,9 +86,9 @@ static int get_float(const config_json *c, const char *key, int required, float 
         return AC_OK;
     }
     if (!json_is_number(v)) return cfg_error(c, AC_ERR_FORMAT, key, "must be a number");
-    float f = (float)json_number_value(v);
-    if (!isfinite(f)) return cfg_error(c, AC_ERR_FORMAT, key, "must be a finite number");
-    *out = f;
+    const double x = json_number_value(v);
+    if (!isfinite(x) || fabs(x) > FLT_MAX) return cfg_error(c, AC_ERR_FORMAT, key, "must be a finite number");
+    *out = (float)x;
     return AC_OK;
 }
 

@@ -51,7 +51,7 @@ typedef struct ac__st_tensor {
     size_t shape[AC__ST_MAX_DIMS];
     size_t count;        /* product of shape (1 for a scalar) */
     size_t begin, end;   /* byte range relative to the data section */
-    int used;            /* scratch flag for callers (set by nobody here) */
+    int used;            /* 0 after ac__st_open; callers mark tensors they consumed */
 } ac__st_tensor;
 
 typedef struct ac__st_file {

@@ -84,13 +84,20 @@ int ac_model_create(ac_model **out, const ac_config *cfg, ac_error *err);
 void ac_model_init_random(ac_model *m, uint64_t seed, float scale);
 
 /* Load a checkpoint. `path` is a Hugging Face model directory (config.json plus
- * model.safetensors or model.safetensors.index.json with shards), or a llama2.c
- * checkpoint file (detected by content). Dtypes F32/F16/BF16 (converted to fp32).
- * *out is owned by the caller (ac_model_free). Errors name the file and the cause. */
+ * model.safetensors or model.safetensors.index.json with shards), a .safetensors file
+ * with a config.json beside it, or a llama2.c checkpoint file (detected by content).
+ * Dtypes F32/F16/BF16 (converted to fp32). *out is owned by the caller (ac_model_free);
+ * it is NULL on failure. Errors name the file and the cause (docs/checkpoints.md):
+ * AC_ERR_IO (missing path, config.json or weights), AC_ERR_FORMAT (malformed file or
+ * config, missing or unexpected tensor, NaN/Inf weight), AC_ERR_SHAPE (tensor shape
+ * disagrees with the config), AC_ERR_UNSUPPORTED (dtype, model type, option),
+ * AC_ERR_NOMEM. */
 int ac_model_load(ac_model **out, const char *path, ac_error *err);
 
 /* Write `m` as a Hugging Face directory `dir` (created if missing): config.json and
- * model.safetensors in the GPT-2 or Llama layout of m's architecture, F32. */
+ * model.safetensors in the GPT-2 or Llama layout of m's architecture, F32, each file
+ * written atomically (NAME.tmp, then rename). Errors: AC_ERR_UNSUPPORTED (a config the
+ * format cannot express), AC_ERR_RANGE (a NaN/Inf weight), AC_ERR_IO, AC_ERR_NOMEM. */
 int ac_model_save(const ac_model *m, const char *dir, ac_error *err);
 
 void ac_model_free(ac_model *m);

@@ -13,6 +13,7 @@ typedef struct ac_cli_command {
     int (*fn)(int argc, char **argv);
 } ac_cli_command;
 
+int ac_cli_tokenize(int argc, char **argv);
 
 /* Print "autocircuit: <formatted error>" on stderr and return the error's code. */
 int ac_cli_fail(const ac_error *err);

@@ -24,6 +24,7 @@ static void ensure_openblas_coretype(char **argv) {
 }
 
 static const ac_cli_command commands[] = {
+    {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

@@ -92,7 +92,7 @@ int ac__bpe_add_regex_stage(ac_tokenizer *tok, const char *pattern, size_t len, 
     if (!cctx) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, options, &errcode, &erroff, cctx);
     pcre2_compile_context_free(cctx);
     if (!re) {
@@ -195,9 +195,10 @@ int ac__bpe_add_merge(ac_tokenizer *tok, const char *left, size_t left_len, cons
                                        (int)left_len, left, (int)right_len, right,
                                        (int)left_len, left, (int)right_len, right);
             return ac_error_set(err, AC_ERR_FORMAT, path,
-                                "merge %ld '%.*s %.*s': the merged token is not in the "
-                                "vocabulary",
-                                (long)rank, (int)left_len, left, (int)right_len, right);
+                                "model.merges[%ld] '%.*s %.*s': the merged token '%.*s%.*s' "
+                                "is not in the vocabulary",
+                                (long)rank, (int)left_len, left, (int)right_len, right,
+                                (int)left_len, left, (int)right_len, right);
         }
     }
     if (missing) {
@@ -207,7 +208,8 @@ int ac__bpe_add_merge(ac_tokenizer *tok, const char *left, size_t left_len, cons
                                    (int)left_len, left, (int)right_len, right,
                                    (int)missing_len, missing);
         return ac_error_set(err, AC_ERR_FORMAT, path,
-                            "merge %ld '%.*s %.*s': token '%.*s' is not in the vocabulary",
+                            "model.merges[%ld] '%.*s %.*s': token '%.*s' is not in the "
+                            "vocabulary",
                             (long)rank, (int)left_len, left, (int)right_len, right,
                             (int)missing_len, missing);
     }

@@ -14,6 +14,7 @@ typedef struct ac_cli_command {
     int (*fn)(int argc, char **argv);
 } ac_cli_command;
 
+int ac_cli_tokenize(int argc, char **argv);
 
 int ac_cli_run(int argc, char **argv);
 int ac_cli_info(int argc, char **argv);

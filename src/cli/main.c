@@ -26,6 +26,7 @@ static void ensure_openblas_coretype(char **argv) {
 static const ac_cli_command commands[] = {
     {"run", "run a model on a prompt: top next tokens, greedy generation", ac_cli_run},
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
+    {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "autocircuit/engine.h"
 #include "model/checkpoint.h"
 #include "model/hf_layout.h"
 #include "model/model_internal.h"
@@ -730,6 +731,71 @@ static void test_stories260k(void **state) {
     ac_model_free(m);
 }
 
+/* The loaded stories260K reproduces llama2.c's own logits (greedy-reference.txt), and
+ * so does its Hugging Face export (Q/K rows permuted to the rotate-half convention). */
+static void check_reference_logits(const ac_model *m, const char *reference) {
+    FILE *f = fopen(reference, "r");
+    assert_non_null(f);
+    int32_t ids[12];
+    int argmax[12], n = 0;
+    float logit[12], logit0[12];
+    char line[512];
+    while (fgets(line, sizeof line, f) && n < 12) {
+        int pos, in, a;
+        float l, l0;
+        if (sscanf(line, "pos=%d in=%d argmax=%d logit=%f logit0=%f", &pos, &in, &a, &l, &l0) != 5) continue;
+        assert_int_equal(pos, n);
+        ids[n] = in;
+        argmax[n] = a;
+        logit[n] = l;
+        logit0[n] = l0;
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, 12);
+    ac_error err;
+    ac_run *r = NULL;
+    assert_ac_ok(ac_run_create(&r, m, NULL, 1, 12, &err), &err);
+    ac_tokens in = {1, 12, ids, NULL};
+    float *logits = malloc(12 * 512 * sizeof *logits);
+    ac_forward_opts o;
+    memset(&o, 0, sizeof o);
+    o.logits_mode = AC_LOGITS_ALL;
+    o.logits = logits;
+    assert_ac_ok(ac_run_forward(r, &in, &o, &err), &err);
+    for (int t = 0; t < 12; t++) {
+        const float *row = logits + t * 512;
+        int best = 0;
+        for (int v = 1; v < 512; v++)
+            if (row[v] > row[best]) best = v;
+        assert_int_equal(best, argmax[t]);
+        assert_close(row[best], logit[t], 2e-4, 0);
+        assert_close(row[0], logit0[t], 2e-4, 0);
+    }
+    free(logits);
+    ac_run_free(r);
+}
+
+static void test_stories260k_logits(void **state) {
+    (void)state;
+    const char *shared = ac_test_shared_dir();
+    if (!shared) skip();
+    char path[1024], reference[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K/stories260K.bin", shared);
+    snprintf(reference, sizeof reference, "%s/models/stories260K/greedy-reference.txt", shared);
+    if (!file_exists(path) || !file_exists(reference)) skip();
+    ac_error err;
+    ac_model *m = NULL, *hf = NULL;
+    assert_ac_ok(ac_model_load(&m, path, &err), &err);
+    check_reference_logits(m, reference);
+    assert_ac_ok(ac_model_save(m, tmp_path("stories260K_hf_logits"), &err), &err);
+    assert_ac_ok(ac_model_load(&hf, tmp_path("stories260K_hf_logits"), &err), &err);
+    assert_int_equal(hf->cfg.pos, AC_POS_ROPE_HALF);
+    check_reference_logits(hf, reference);
+    ac_model_free(hf);
+    ac_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_gpt2),
@@ -749,6 +815,7 @@ int main(void) {
         cmocka_unit_test(test_llama2c_versions),
         cmocka_unit_test(test_interleaved_saved_as_half),
         cmocka_unit_test(test_stories260k),
+        cmocka_unit_test(test_stories260k_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@ CMAKE_ARGS ?=
 # OpenBLAS picks slow AVX2 kernels on AVX-512 machines unless told before the process
 # starts; the CLI re-executes itself with this set, and every make target exports it.
 export OPENBLAS_CORETYPE ?= SkylakeX
+export OMP_WAIT_POLICY ?= passive
 
 DEB_PACKAGES = build-essential cmake pkg-config libopenblas-openmp-dev libjansson-dev \
                libpcre2-dev libcmocka-dev

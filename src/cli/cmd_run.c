@@ -228,9 +228,20 @@ int ac_cli_run(int argc, char **argv) {
         json_decref(j);
         goto fail;
     }
-    char *text = NULL;
-    size_t tl = 0;
-    if (gen > 0 && tok && ac_tokenizer_decode(tok, ids + n, (size_t)(total - n), &text, &tl, NULL)) text = NULL;
+    /* decode the whole sequence and keep what follows the prompt, so that context-dependent
+     * decoding (sentencepiece drops the space after BOS) matches a decoder that saw it all */
+    char *text = NULL, *ptext = NULL;
+    size_t tl = 0, pl = 0;
+    if (gen > 0 && tok && !ac_tokenizer_decode(tok, ids, (size_t)total, &text, &tl, NULL) &&
+        !ac_tokenizer_decode(tok, ids, (size_t)n, &ptext, &pl, NULL) && pl <= tl && !memcmp(text, ptext, pl)) {
+        memmove(text, text + pl, tl - pl + 1);
+        tl -= pl;
+    } else if (gen > 0 && tok) {
+        ac_free(text);
+        text = NULL;
+        if (ac_tokenizer_decode(tok, ids + n, (size_t)(total - n), &text, &tl, NULL)) text = NULL;
+    }
+    ac_free(ptext);
     if (as_json) {
         json_object_set_new(j, "positions", jpos);
         if (gen > 0) {

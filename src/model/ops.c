@@ -225,7 +225,7 @@ void ac__attention_forward(float *z, float *probs, const float *qkv, int ld_qkv,
     const float scale = 1.0f / sqrtf((float)dh);
     const size_t koff = (size_t)H * (size_t)dh, voff = (size_t)(H + Hkv) * (size_t)dh;
     const size_t ldz = (size_t)H * (size_t)dh;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * (size_t)H * (size_t)T * (size_t)T * (size_t)dh > 65536)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const int g = h / group;
@@ -275,7 +275,7 @@ void ac__attention_backward(float *dqkv, float *scratch, const float *dz, const 
     const size_t koff = (size_t)H * (size_t)dh, voff = (size_t)(H + Hkv) * (size_t)dh;
     const size_t ldz = (size_t)H * (size_t)dh;
     /* parallel over (batch, key/value head): each thread owns its dk, dv rows */
-#pragma omp parallel
+#pragma omp parallel if ((size_t)B * (size_t)H * (size_t)T * (size_t)T * (size_t)dh > 65536)
     {
         float *dp = scratch + (size_t)omp_get_thread_num() * (size_t)T;
 #pragma omp for collapse(2) schedule(static)

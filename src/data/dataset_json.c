@@ -7,13 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Until the tokenizer implementation is on main, these weak references let the library
- * link without it: every call below is reached only with a non-NULL ac_tokenizer, which
- * exists only when the tokenizer code (one object with ac_tokenizer_load) is linked, so
- * the references are then resolved. Remove these three lines once it is merged. */
-#pragma weak ac_tokenizer_encode
-#pragma weak ac_tokenizer_bos
-#pragma weak ac_tokenizer_vocab_size
 
 void ac__dataset_tokenizer_info(const ac_tokenizer *tok, int32_t *vocab_size, int32_t *bos) {
     *vocab_size = tok ? ac_tokenizer_vocab_size(tok) : 0;

@@ -151,6 +151,7 @@ static void test_invalid_utf8(void **state) {
     assert_ac_ok(ac_tokenizer_encode(tok, "a\xFF" "b", 3, &ids, &n, &err), &err);
     assert_int_equal(n, 3);
     assert_int_equal(ids[0], 64);
+    assert_int_equal(ids[1], 187); /* the token "ÿ" */
     assert_string_equal(ac_tokenizer_token_text(tok, ids[1]), "\xFF");
     assert_int_equal(ids[2], 65);
     ac_free(ids);
@@ -206,6 +207,46 @@ static void test_long_inputs(void **state) {
     assert_int_equal(ids[m - 1], 2124); /* " x" */
     ac_free(ids);
     free(s);
+    ac_tokenizer_free(tok);
+}
+
+/* Texts of 4 KiB and more use a per-call cache of encoded pieces: same ids. */
+static void test_long_text_cache(void **state) {
+    (void)state;
+    ac_tokenizer *tok = load_gpt2();
+    static const char block[] = " The capital of France is Paris. Caf\xC3\xA9 \xFF 12345 don't\n";
+    size_t block_len = sizeof block - 1, reps = 400;
+    int32_t *block_ids, *ids;
+    size_t n_block, n;
+    ac_error err;
+    assert_ac_ok(ac_tokenizer_encode(tok, block, block_len, &block_ids, &n_block, &err), &err);
+    char *text = malloc(block_len * reps);
+    for (size_t r = 0; r < reps; r++) memcpy(text + r * block_len, block, block_len);
+    assert_ac_ok(ac_tokenizer_encode(tok, text, block_len * reps, &ids, &n, &err), &err);
+    assert_int_equal(n, n_block * reps);
+    for (size_t r = 0; r < reps; r++)
+        assert_memory_equal(ids + r * n_block, block_ids, n_block * sizeof *ids);
+    ac_free(ids);
+    ac_free(block_ids);
+    free(text);
+    /* all golden texts joined: decode(encode(big)) == big */
+    json_t *root;
+    json_t *cases = tt_load_golden(&root);
+    size_t cap = 1 << 20, len = 0;
+    char *big = malloc(cap);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const json_t *t = json_object_get(c, "text");
+        assert_true(len + json_string_length(t) + 1 < cap);
+        memcpy(big + len, json_string_value(t), json_string_length(t));
+        len += json_string_length(t);
+        big[len++] = i % 2 ? ' ' : '\n';
+    }
+    assert_true(len > 4096);
+    tt_assert_round_trip(tok, big, len, -1);
+    free(big);
+    json_decref(root);
     ac_tokenizer_free(tok);
 }
 
@@ -395,50 +436,57 @@ static void test_errors(void **state) {
 
 /* Allocation failures anywhere in loading or encoding give AC_ERR_NOMEM, never a crash
  * or a leak (the ASan build checks leaks). */
+static void fail_every_allocation_of_encode(const ac_tokenizer *tok, const char *text,
+                                            size_t len) {
+    for (long j = 1; j < 100000; j++) {
+        int32_t *ids;
+        size_t n;
+        ac_error err;
+        ac_alloc_fail_after(j);
+        int rc = ac_tokenizer_encode(tok, text, len, &ids, &n, &err);
+        ac_alloc_fail_after(0);
+        if (rc == AC_OK) {
+            char *out;
+            size_t out_len;
+            ac_alloc_fail_after(1);
+            assert_int_equal(ac_tokenizer_decode(tok, ids, n, &out, &out_len, &err), AC_ERR_NOMEM);
+            ac_alloc_fail_after(0);
+            assert_null(out);
+            ac_free(ids);
+            return;
+        }
+        assert_int_equal(rc, AC_ERR_NOMEM);
+        assert_null(ids);
+    }
+    fail_msg("encode never succeeded");
+}
+
 static void test_alloc_failures(void **state) {
     (void)state;
     const char *dir = ac_test_path(ac_test_tmpdir(), "alloc");
     make_small(dir, "#version: 0.2\nb c\na b\na bc\n\u0120 a\n");
-    int loaded = 0;
-    for (long k = 1; k < 10000 && !loaded; k++) {
-        ac_tokenizer *tok;
+    ac_tokenizer *tok = NULL;
+    for (long k = 1; k < 10000; k++) {
         ac_error err;
         ac_alloc_fail_after(k);
         int rc = ac_tokenizer_load(&tok, dir, &err);
         ac_alloc_fail_after(0);
-        if (rc == AC_OK) {
-            loaded = 1;
-            /* now fail inside encode and decode */
-            int encoded = 0;
-            for (long j = 1; j < 1000 && !encoded; j++) {
-                int32_t *ids;
-                size_t n;
-                ac_alloc_fail_after(j);
-                static const char text[] = " abc\xFF<|endoftext|>abcabc";
-                rc = ac_tokenizer_encode(tok, text, sizeof text - 1, &ids, &n, &err);
-                ac_alloc_fail_after(0);
-                if (rc == AC_OK) {
-                    encoded = 1;
-                    char *out;
-                    size_t len;
-                    ac_alloc_fail_after(1);
-                    assert_int_equal(ac_tokenizer_decode(tok, ids, n, &out, &len, &err),
-                                     AC_ERR_NOMEM);
-                    ac_alloc_fail_after(0);
-                    ac_free(ids);
-                } else {
-                    assert_int_equal(rc, AC_ERR_NOMEM);
-                }
-            }
-            assert_true(encoded);
-            ac_tokenizer_free(tok);
-        } else {
-            if (rc != AC_ERR_NOMEM) print_error("allocation %ld: %s\n", k, err.msg);
-            assert_int_equal(rc, AC_ERR_NOMEM);
-            assert_null(tok);
-        }
+        if (rc == AC_OK) break;
+        if (rc != AC_ERR_NOMEM) print_error("allocation %ld: %s\n", k, err.msg);
+        assert_int_equal(rc, AC_ERR_NOMEM);
+        assert_null(tok);
     }
-    assert_true(loaded);
+    assert_non_null(tok);
+    static const char piece[] = " abc\xFF<|endoftext|>abcabc bca";
+    char text[6000];
+    size_t len = 0;
+    while (len + sizeof piece < sizeof text) {
+        memcpy(text + len, piece, sizeof piece - 1);
+        len += sizeof piece - 1;
+    }
+    fail_every_allocation_of_encode(tok, piece, sizeof piece - 1);
+    fail_every_allocation_of_encode(tok, text, len); /* long: with the piece cache */
+    ac_tokenizer_free(tok);
 }
 
 int main(void) {
@@ -446,6 +494,7 @@ int main(void) {
         cmocka_unit_test(test_basics),       cmocka_unit_test(test_golden),
         cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_long_inputs),
         cmocka_unit_test(test_speed),        cmocka_unit_test(test_openai_names),
+        cmocka_unit_test(test_long_text_cache),
         cmocka_unit_test(test_merge_order),  cmocka_unit_test(test_errors),
         cmocka_unit_test(test_alloc_failures),
     };

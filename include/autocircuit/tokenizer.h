@@ -20,7 +20,10 @@ typedef enum {
 /* Load a tokenizer. `path` is one of: a directory holding vocab.json + merges.txt
  * (or encoder.json + vocab.bpe), or tokenizer.json, or a llama2.c tokenizer .bin; a
  * tokenizer.json file; a llama2.c tokenizer file (detected by content). *out is owned
- * by the caller (ac_tokenizer_free). Errors name the file and the cause. */
+ * by the caller (ac_tokenizer_free). Errors name the file and the cause: AC_ERR_IO
+ * (missing/unreadable), AC_ERR_FORMAT (malformed; line:column for JSON and merges.txt,
+ * byte offset for .bin), AC_ERR_UNSUPPORTED (a tokenizer.json feature we do not
+ * implement), AC_ERR_NOMEM. See docs/tokenizers.md. */
 int ac_tokenizer_load(ac_tokenizer **out, const char *path, ac_error *err);
 
 /* Find and load the tokenizer that belongs to a model path (a Hugging Face directory's
@@ -28,7 +31,11 @@ int ac_tokenizer_load(ac_tokenizer **out, const char *path, ac_error *err);
  * Returns AC_ERR_IO when none is found. */
 int ac_tokenizer_load_for_model(ac_tokenizer **out, const char *model_path, ac_error *err);
 
+/* Release a tokenizer (NULL allowed). A loaded tokenizer is read-only: encode, decode
+ * and the getters may run concurrently from several threads. */
 void ac_tokenizer_free(ac_tokenizer *tok);
+
+/* Kind and number of ids (ids are 0 .. vocab_size-1). */
 
 ac_tokenizer_kind ac_tokenizer_get_kind(const ac_tokenizer *tok);
 int ac_tokenizer_vocab_size(const ac_tokenizer *tok);
@@ -46,12 +53,14 @@ int ac_tokenizer_encode(const ac_tokenizer *tok, const char *text, size_t len,
                         int32_t **ids, size_t *n, ac_error *err);
 
 /* Decode ids to bytes: *text (NUL-terminated, ac_malloc'd, caller frees) of *len bytes.
- * Errors: AC_ERR_RANGE for an id outside the vocabulary. */
+ * llama2.c: BOS/EOS print nothing and the token after BOS loses its leading space, so
+ * decode(BOS + encode(s)) == s. Errors: AC_ERR_RANGE for an id outside the vocabulary,
+ * AC_ERR_NOMEM. */
 int ac_tokenizer_decode(const ac_tokenizer *tok, const int32_t *ids, size_t n,
                         char **text, size_t *len, ac_error *err);
 
 /* The text of one token as decode would print it alone (borrowed pointer into a
- * per-tokenizer buffer valid until the next call, NULL for out-of-range ids). */
+ * per-tokenizer buffer; valid while the tokenizer lives; NULL for out-of-range ids). */
 const char *ac_tokenizer_token_text(const ac_tokenizer *tok, int32_t id);
 
 #ifdef __cplusplus

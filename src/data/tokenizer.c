@@ -77,10 +77,12 @@ void ac_tokenizer_free(ac_tokenizer *tok) {
     ac_free(tok);
 }
 
-ac_tokenizer_kind ac_tokenizer_get_kind(const ac_tokenizer *tok) { return tok->kind; }
-int ac_tokenizer_vocab_size(const ac_tokenizer *tok) { return (int)tok->n_vocab; }
-int ac_tokenizer_bos(const ac_tokenizer *tok) { return (int)tok->bos; }
-int ac_tokenizer_eos(const ac_tokenizer *tok) { return (int)tok->eos; }
+ac_tokenizer_kind ac_tokenizer_get_kind(const ac_tokenizer *tok) {
+    return tok ? tok->kind : AC_TOKENIZER_GPT2_BPE;
+}
+int ac_tokenizer_vocab_size(const ac_tokenizer *tok) { return tok ? (int)tok->n_vocab : 0; }
+int ac_tokenizer_bos(const ac_tokenizer *tok) { return tok ? (int)tok->bos : -1; }
+int ac_tokenizer_eos(const ac_tokenizer *tok) { return tok ? (int)tok->eos : -1; }
 
 /* ---- format detection ------------------------------------------------------------ */
 

@@ -380,6 +380,10 @@ int ac__gpt2_load_files(ac_tokenizer **out, const char *vocab_path, const char *
 
 /* ---- encoding -------------------------------------------------------------------- */
 
+/* Texts at least this long keep a cache of the pieces they encoded (words repeat). */
+#define CACHE_MIN_TEXT 4096
+#define CACHE_MAX_IDS (1 << 22)
+
 typedef struct encode_ctx {
     const ac_tokenizer *tok;
     ac__ids *out;
@@ -388,6 +392,9 @@ typedef struct encode_ctx {
     size_t sym_cap;
     ac__merge_heap heap;
     ac__buf scratch;
+    int use_cache;
+    ac__strmap cache;   /* piece bytes -> offset in cache_ids of [count, ids...] */
+    ac__ids cache_ids;
 } encode_ctx;
 
 static int ensure_symbols(encode_ctx *c, size_t n) {
@@ -418,10 +425,35 @@ static int push_pair(encode_ctx *c, int32_t pos) {
     return ac__heap_push(&c->heap, cand);
 }
 
-/* Byte-level BPE of one pre-tokenized piece (any bytes). */
+static int bpe_merge(encode_ctx *c, const unsigned char *p, size_t n);
+
+/* Byte-level BPE of one pre-tokenized piece (any bytes), through the cache if on. */
 static int bpe_piece(encode_ctx *c, const unsigned char *p, size_t n) {
-    const ac_tokenizer *tok = c->tok;
     if (n == 0) return AC_OK;
+    if (n == 1 || !c->use_cache) return bpe_merge(c, p, n);
+    int32_t at = ac__strmap_get(&c->cache, (const char *)p, n);
+    if (at >= 0) {
+        const int32_t *e = c->cache_ids.data + at;
+        for (int32_t i = 1; i <= e[0]; i++) {
+            int rc = ac__ids_push(c->out, e[i]);
+            if (rc) return rc;
+        }
+        return AC_OK;
+    }
+    size_t before = c->out->len;
+    int rc = bpe_merge(c, p, n);
+    if (rc) return rc;
+    size_t count = c->out->len - before, offset = c->cache_ids.len;
+    if (offset + count + 1 > CACHE_MAX_IDS) return AC_OK; /* full: no more entries */
+    rc = ac__ids_push(&c->cache_ids, (int32_t)count);
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = ac__ids_push(&c->cache_ids, c->out->data[before + i]);
+    if (!rc) rc = ac__strmap_put(&c->cache, (const char *)p, n, (int32_t)offset, NULL);
+    return rc;
+}
+
+static int bpe_merge(encode_ctx *c, const unsigned char *p, size_t n) {
+    const ac_tokenizer *tok = c->tok;
     if (tok->ignore_merges && n > 1) {
         c->scratch.len = 0;
         for (size_t i = 0; i < n; i++) {
@@ -562,6 +594,7 @@ int ac__bpe_encode(const ac_tokenizer *tok, const char *text, size_t len, ac__id
     memset(&c, 0, sizeof c);
     c.tok = tok;
     c.out = out;
+    c.use_cache = len >= CACHE_MIN_TEXT;
     if (tok->gctx) {
         c.md = pcre2_match_data_create(1, tok->gctx);
         if (!c.md) return AC_ERR_NOMEM;
@@ -590,5 +623,7 @@ int ac__bpe_encode(const ac_tokenizer *tok, const char *text, size_t len, ac__id
     ac_free(c.sym_next);
     ac__heap_free(&c.heap);
     ac__buf_free(&c.scratch);
+    ac__strmap_free(&c.cache);
+    ac__ids_free(&c.cache_ids);
     return rc;
 }

@@ -38,6 +38,7 @@ static const ac_cli_command commands[] = {
     {"run", "run a model on a prompt: top next tokens, greedy generation", ac_cli_run},
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
+    {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

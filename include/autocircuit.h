@@ -11,5 +11,6 @@
 #include "autocircuit/graph.h"
 #include "autocircuit/engine.h"
 #include "autocircuit/algos.h"
+#include "autocircuit/scores.h"
 
 #endif

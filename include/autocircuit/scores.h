@@ -1,0 +1,153 @@
+/* autocircuit — result files: edge scores, ground truths, faithfulness curves, exports.
+ *
+ * Schemas are documented in docs/schemas.md. Every writer is atomic: it writes
+ * "PATH.tmp.PID" and renames it over PATH only when complete, so an interrupted run never
+ * leaves a truncated result (and on error no file is left behind).
+ *
+ * In memory a scores or ground-truth file is an ac_scores_file: a list of named edges in
+ * the file's order, independent of any model. ac_scores_file_to_graph maps it onto a graph
+ * (checking that it describes exactly that graph's edges).
+ */
+#ifndef AUTOCIRCUIT_SCORES_H
+#define AUTOCIRCUIT_SCORES_H
+
+#include "autocircuit/algos.h"
+#include "autocircuit/graph.h"
+#include "autocircuit/metrics.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One edge of a file. Names are auto-circuit's ("A0.1", "A1.2.Q", "MLP 3", ...). */
+typedef struct ac_edge_record {
+    char src[32];
+    char dest[32];
+    int pos;      /* token position, -1 when edges are not per position ("pos": null) */
+    double score; /* +INFINITY / -INFINITY are written as the strings "inf" / "-inf";
+                     NaN for ground-truth files (no "score" key) */
+} ac_edge_record;
+
+/* Settings of a discovery run, written under "settings" in the scores file. Strings are
+ * borrowed (may be NULL: omitted). */
+typedef struct ac_scores_settings {
+    const char *algo;       /* "eap", "ig", "acdc", ... */
+    const char *model;      /* model path as given */
+    const char *data;       /* dataset path(s) as given, comma-joined */
+    const char *ablation;   /* ac_ablation_name */
+    const char *grad_function, *answer_function;
+    int steps;              /* 0: not applicable */
+    const double *taus;     /* ACDC thresholds, n_taus of them */
+    size_t n_taus;
+    const char *split;      /* "train", "test", "all" */
+    size_t n_prompts;       /* prompts scored */
+    uint64_t seed;
+    double seconds;         /* wall time of the scoring, < 0: omitted */
+    const char *const *seq_labels; /* dataset's seq_labels (n_seq_labels), NULL: none */
+    size_t n_seq_labels;
+} ac_scores_settings;
+
+typedef struct ac_scores_file {
+    size_t n_edges;
+    ac_edge_record *edges;  /* [n_edges], file order */
+    int has_scores;         /* 0: a ground-truth file */
+    int separate_qkv;       /* from the file's "graph" object (1 if absent) */
+    int seq_len;            /* > 0 when edges are per position */
+    char *settings_json;    /* the "settings" object as compact JSON text, or NULL */
+    char **seq_labels;      /* settings.seq_labels if present (n_seq_labels), else NULL */
+    size_t n_seq_labels;
+    char *algo;             /* settings.algo if present, else NULL */
+} ac_scores_file;
+
+/* Write the scores of every edge of g (scores: [g->n_edges], graph order) with settings.
+ * Errors: AC_ERR_IO (cannot create/write/rename, naming the path), AC_ERR_NOMEM. */
+int ac_scores_write(const char *path, const ac_graph *g, const float *scores,
+                    const ac_scores_settings *settings, ac_error *err);
+
+/* Write a ground-truth file: the edges e with in_circuit[e] != 0, no scores. */
+int ac_ground_truth_write(const char *path, const ac_graph *g, const uint8_t *in_circuit,
+                          ac_error *err);
+
+/* Read a scores or ground-truth file. *out is owned by the caller
+ * (ac_scores_file_free). Errors (one line, with line:column for JSON syntax):
+ * AC_ERR_IO, AC_ERR_FORMAT (missing/mistyped keys, bad score strings, duplicate edges,
+ * scores in some edges but not others), AC_ERR_NOMEM. */
+int ac_scores_file_read(const char *path, ac_scores_file **out, ac_error *err);
+void ac_scores_file_free(ac_scores_file *f);
+
+/* Map a file onto a graph. scores (may be NULL): [g->n_edges], filled in graph order
+ * (requires every edge of g to be present exactly once, i.e. a scores file for this
+ * graph); in_file (may be NULL): [g->n_edges], 1 for the edges the file lists (ground
+ * truths list a subset). Errors: AC_ERR_SHAPE naming the first edge that the graph does
+ * not have, or, for scores, the count mismatch and the first missing edge ("scores file
+ * for another model's graph?"). `path` is used in error messages only. */
+int ac_scores_file_to_graph(const ac_scores_file *f, const ac_graph *g, const char *path,
+                            float *scores, uint8_t *in_file, ac_error *err);
+
+/* ---- curves ------------------------------------------------------------------------ */
+
+/* A faithfulness curve (the evaluate command's result). Strings borrowed. */
+typedef struct ac_curve {
+    const char *model, *data, *scores_path, *ablation, *patch, *split;
+    size_t n_prompts;
+    size_t n_edges_total;       /* edges of the graph */
+    const ac_eval_point *points;/* [n_points], ascending edge counts */
+    size_t n_points;
+    double clean_logit_diff;    /* full model, clean input */
+    double corrupt_logit_diff;  /* full model, corrupt input */
+    double auc_logit_diff;      /* ac_measurements_auc of (edges, logit_diff), NaN: none */
+    double auc_logit_diff_log;  /* the same on a log x axis */
+    double auc_kl;              /* of (edges, kl) */
+    /* with a ground truth (n_roc > 0) */
+    const char *ground_truth;
+    const ac_point *roc;        /* [n_roc] */
+    size_t n_roc;
+    double roc_auc;
+    size_t ground_truth_edges;
+    double seconds;             /* < 0: omitted */
+} ac_curve;
+
+/* Write a curve file. Errors: AC_ERR_IO, AC_ERR_NOMEM. NaN values are written as null. */
+int ac_curve_write(const char *path, const ac_curve *c, ac_error *err);
+
+/* A curve read back (for reports): owned arrays, freed by ac_curve_file_free. */
+typedef struct ac_curve_file {
+    ac_eval_point *points; size_t n_points;
+    ac_point *roc; size_t n_roc;
+    double roc_auc, auc_logit_diff, clean_logit_diff;
+    size_t n_edges_total;
+    char *settings_json;   /* the whole top-level object minus points/roc, compact JSON */
+} ac_curve_file;
+
+int ac_curve_file_read(const char *path, ac_curve_file **out, ac_error *err);
+void ac_curve_file_free(ac_curve_file *f);
+
+/* ---- exports ----------------------------------------------------------------------- */
+
+/* CSV: header "src,dest,pos,score,abs_score,rank" then one row per edge in file order
+ * (rank 1 = largest |score|, ties by file order; pos empty when not per position). */
+int ac_export_csv(const char *path, const ac_scores_file *f, ac_error *err);
+
+/* Graphviz DOT of the circuit made of the top_k edges by |score| (ties inclusive, as
+ * ac_prune_scores_select): nodes named as in the graph, edges labelled with scores,
+ * coloured by sign (blue positive, red negative), width by |score|. top_k 0: all edges
+ * with a non-zero score. */
+int ac_export_dot(const char *path, const ac_scores_file *f, size_t top_k, ac_error *err);
+
+/* The MIB benchmark's graph JSON: {"cfg": {...}, "nodes": {name: {"in_graph": bool}},
+ * "edges": {"a0.h1->a1.h2<q>": {"score": s, "in_graph": bool}}} with MIB's names
+ * (input, a{l}.h{h}, m{l}, logits; <q>/<k>/<v> on attention inputs). The top_k edges
+ * (ties inclusive) are in_graph. Per-position files are summed over positions. Errors:
+ * AC_ERR_UNSUPPORTED for combined-Q/K/V files (MIB needs q/k/v). */
+int ac_export_mib_json(const char *path, const ac_scores_file *f, size_t top_k,
+                       ac_error *err);
+
+/* MIB name of an auto-circuit node name ("A3.1" -> "a3.h1", "MLP 4" -> "m4",
+ * "Resid Start" -> "input", "Resid End" -> "logits"; "A3.1.Q" -> "a3.h1" with
+ * *qkv = 'q'). Returns buf, or NULL for an unknown name. */
+char *ac_mib_node_name(const char *name, char *buf, size_t n, char *qkv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOCIRCUIT_SCORES_H */

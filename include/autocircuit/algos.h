@@ -45,6 +45,20 @@ int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
                        const ac_split *split, ac_error *err);
 void ac_algo_ctx_free(ac_algo_ctx *c);
 
+/* Shared-prefix KV cache (docs/engine.md): when every clean and corrupt prompt of the
+ * split starts with the same P >= 1 tokens (the split's common_prefix, capped to leave
+ * one position; batches must pad clean and corrupt alike), the context caches their keys
+ * and values once, and mask gradients, EAP-IG, exact patching, ACDC and circuit
+ * evaluation with RESAMPLE ablation run only the tails. Results are those of the
+ * uncached runs (patch − current is zero on the shared prefix); other ablations, the
+ * activation-magnitude baseline and ac_patch_values called directly never use it.
+ * With a per-position graph, edges at prefix positions then score exactly 0 (exact,
+ * gradients), are treated as removed by ACDC (their patch changes nothing) and are
+ * ignored by evaluation. ac_algo_ctx_prefix_len: P (0: nothing to cache);
+ * ac_algo_ctx_set_prefix_cache(c, 0) turns the cache off (default on). */
+size_t ac_algo_ctx_prefix_len(const ac_algo_ctx *c);
+void ac_algo_ctx_set_prefix_cache(ac_algo_ctx *c, int enabled);
+
 /* Optional progress callback: called with (done, total, what) as work proceeds. */
 typedef void (*ac_progress_fn)(void *ctx, size_t done, size_t total, const char *what);
 void ac_algo_ctx_set_progress(ac_algo_ctx *c, ac_progress_fn fn, void *user);

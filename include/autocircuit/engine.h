@@ -14,6 +14,12 @@
  *
  * Source-stacked tensors ([n_src][B*T][d_model], "source stacks") hold one [B, T, d]
  * block per source in graph src order.
+ *
+ * Shared-prefix KV cache ("tail divergence", see docs/engine.md): when the first P
+ * tokens of every prompt are the same, their keys and values are computed once
+ * (ac_kv_cache) and a forward given the cache runs only the tails: the batch then holds
+ * positions P .. P+T-1 of each prompt, and every per-position quantity (logits, source
+ * stacks, patch values, embeddings, destination gradients) covers the tail only.
  */
 #ifndef AUTOCIRCUIT_ENGINE_H
 #define AUTOCIRCUIT_ENGINE_H
@@ -37,6 +43,22 @@ typedef enum {
     AC_LOGITS_ALL = 1,  /* logits [B, T, V] */
     AC_LOGITS_NONE = 2  /* no unembedding */
 } ac_logits_mode;
+
+/* Keys and values of a token prefix shared by every row of a batch, for every layer. */
+typedef struct ac_kv_cache ac_kv_cache;
+
+/* Run the prefix ids[0..P) (1 <= P < the model's context; no padding) through model m
+ * (borrowed; must outlive the cache) and keep each layer's keys and values (after RoPE).
+ * *out owned by the caller (ac_kv_cache_free).
+ * Errors: AC_ERR_ARG (P out of range), AC_ERR_RANGE (a token id outside the vocabulary),
+ * AC_ERR_NOMEM. */
+int ac_kv_cache_create(ac_kv_cache **out, const ac_model *m, const int32_t *ids, int P,
+                       ac_error *err);
+void ac_kv_cache_free(ac_kv_cache *kv);
+/* The prefix length P, its tokens [P] (borrowed), and the bytes the cache holds. */
+int ac_kv_cache_len(const ac_kv_cache *kv);
+const int32_t *ac_kv_cache_ids(const ac_kv_cache *kv);
+size_t ac_kv_cache_bytes(const ac_kv_cache *kv);
 
 typedef struct ac_forward_opts {
     ac_logits_mode logits_mode;
@@ -62,10 +84,20 @@ typedef struct ac_forward_opts {
      * patch − current (EAP-IG: corrupt − clean while the inputs are interpolated). Only
      * meaningful when masks are NULL or zero. */
     const float *diff_base;
+    /* Optional shared-prefix cache (borrowed until the backward is done; same model): the
+     * batch `in` is then the TAILS, T positions following the cached P (position ids
+     * continue from P; tail padding is allowed and does not advance positions). P + T
+     * must fit the run's max_T. With a per-position graph (seq_len = P + T) masks are read
+     * at positions P..P+T-1 only: edges at prefix positions are never patched and get no
+     * gradient. That is exact only where every source's patch − current is zero in the
+     * prefix (resample ablation between prompts sharing the prefix); with other patch
+     * values do not use the cache. A partial re-run must use the same cache. */
+    const ac_kv_cache *prefix;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient
- * grad[B*T*d_model] (borrowed, valid during the call). */
+ * grad[B*T*d_model] (borrowed, valid during the call; tail positions with a prefix
+ * cache). */
 typedef void (*ac_dest_grad_fn)(void *ctx, int dest, const float *grad);
 
 typedef struct ac_backward_opts {
@@ -88,13 +120,16 @@ void ac_run_free(ac_run *r);
 /* Bytes held by the run's activation arena. */
 size_t ac_run_arena_bytes(const ac_run *r);
 
-/* Forward pass. Errors: AC_ERR_ARG (batch larger than the run, T beyond the model's
- * context, masks without graph or patch, per-position graph whose seq_len != T),
+/* Forward pass. Errors: AC_ERR_ARG (batch larger than the run, T (+ the cached prefix)
+ * beyond the run, masks without graph or patch, per-position graph whose seq_len is not
+ * T (+ the cached prefix), a cache built for another model),
  * AC_ERR_RANGE (a token id outside the vocabulary). */
 int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_error *err);
 
 /* Backward pass of the last forward (same masks and patch values): gradients of a
  * scalar loss given d loss / d logits. Mask gradients need the forward's patch values.
+ * After a forward with a prefix cache, gradients reach tail positions only (the cached
+ * keys and values are constants).
  * Errors: AC_ERR_ARG (no forward, logits mode NONE, mask_grad without patch). */
 int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err);
 

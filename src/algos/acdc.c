@@ -19,7 +19,7 @@ static int faithfulness(ac_algo_ctx *c, int mse, size_t B, double *out, ac_error
     return AC_OK;
 }
 
-int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+static int acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
     static const double default_taus[] = {1e-6, 1e-5, 1e-4, 1e-3};
     const double *taus = o->taus ? o->taus : default_taus;
     const size_t n_taus = o->taus ? o->n_taus : 4;
@@ -37,7 +37,9 @@ int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_er
     /* clean reference output */
     if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, NULL, c->logits_ref, err))) return rc;
     const int npos = g->seq_len > 0 ? g->seq_len : 1;
-    ac_tokens in = {.B = (int)B, .T = (int)b->seq_len, .ids = b->clean, .mask = b->clean_mask};
+    /* with the prefix cache, patching an edge at a prefix position (per-position graphs)
+     * leaves the output unchanged: faithfulness − previous = 0 */
+    const int p0 = g->seq_len > 0 ? ac__algo_pos0(c) : 0;
     const size_t total = n_taus * g->n_edges;
     size_t done = 0;
     for (size_t ti = 0; ti < n_taus; ti++) {
@@ -54,12 +56,13 @@ int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_er
                 for (int s = dn->n_in - 1; s >= 0; s--) {
                     const size_t e = ac_graph_edge_index(g, p, dd, s);
                     c->masks[e] = 1.0f;
-                    ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = c->masks,
-                                          .patch = c->patch, .partial = 1, .start_block = dn->layer,
-                                          .start_mlp = dn->kind == AC_DEST_MLP};
-                    if ((rc = ac_run_forward(c->run, &in, &fo, err))) return rc;
-                    double faith;
-                    if ((rc = faithfulness(c, o->acdc_mse, B, &faith, err))) return rc;
+                    double faith = prev;
+                    if (p >= p0) {
+                        if ((rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, dn->kind == AC_DEST_MLP,
+                                                 c->logits, err)))
+                            return rc;
+                        if ((rc = faithfulness(c, o->acdc_mse, B, &faith, err))) return rc;
+                    }
                     if (faith - prev < tau) {
                         /* the edge stays removed */
                         if ((float)tau < scores[e]) scores[e] = (float)tau;
@@ -74,4 +77,11 @@ int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_er
         ac__algo_progress(c, done, total, "ACDC");
     }
     return AC_OK;
+}
+
+int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+    ac__algo_prefix_begin(c, o->ablation);
+    int rc = acdc(c, o, scores, err);
+    ac__algo_prefix_end(c);
+    return rc;
 }

@@ -23,7 +23,35 @@ struct ac_algo_ctx {
     size_t means_T;
     ac_progress_fn progress;
     void *progress_user;
+    /* shared-prefix KV cache (docs/engine.md, "Shared-prefix cache") */
+    ac_kv_cache *kv;       /* keys/values of the prefix every prompt of the split shares */
+    size_t prefix;         /* its length P (0: none) */
+    int prefix_enabled;    /* ac_algo_ctx_set_prefix_cache (default 1) */
+    int use_prefix;        /* set while an algorithm for which the cache is exact runs:
+                              forwards then run tails and source stacks cover tails only */
+    int32_t *tail_ids;     /* [max_B * max_T] the tails of the current forward */
+    uint8_t *tail_mask;    /* [max_B * max_T] */
 };
+
+/* Turn the prefix cache on for the algorithm about to run when it is exact for this
+ * ablation (resample: patch − current is zero on the shared prefix), and off again. */
+void ac__algo_prefix_begin(ac_algo_ctx *c, ac_ablation ablation);
+void ac__algo_prefix_end(ac_algo_ctx *c);
+
+/* Positions a forward of batch b runs: b->seq_len, less the prefix while it is in use;
+ * and the first position it runs (P or 0). */
+size_t ac__algo_T(const ac_algo_ctx *c, const ac_batch *b);
+int ac__algo_pos0(const ac_algo_ctx *c);
+
+/* The tokens a forward of one side of batch b runs (the tails while the prefix is in
+ * use; then *in borrows the context's tail buffers). Errors: AC_ERR_ARG when a row does
+ * not start with the cached prefix. */
+int ac__algo_tokens(ac_algo_ctx *c, const ac_batch *b, int clean, ac_tokens *in, ac_error *err);
+
+/* A partial re-run (ac_forward_opts.partial) of the clean side of b from `start_block`
+ * with last-position logits. */
+int ac__algo_rerun(ac_algo_ctx *c, const ac_batch *b, const float *masks, const float *patch,
+                   int start_block, int start_mlp, float *logits, ac_error *err);
 
 /* The forward of one side of a batch: clean (from_clean) or corrupt input. */
 int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,

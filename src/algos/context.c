@@ -34,6 +34,9 @@ void ac_discover_opts_default(ac_discover_opts *o) {
 void ac_algo_ctx_free(ac_algo_ctx *c) {
     if (!c) return;
     ac_run_free(c->run);
+    ac_kv_cache_free(c->kv);
+    ac_free(c->tail_ids);
+    ac_free(c->tail_mask);
     ac_free_aligned(c->patch);
     ac_free_aligned(c->other);
     ac_free(c->logits);
@@ -43,6 +46,37 @@ void ac_algo_ctx_free(ac_algo_ctx *c) {
     ac_free(c->means);
     ac_free(c->scratch);
     ac_free(c);
+}
+
+/* The prefix a KV cache may hold for this split: the tokens every clean and corrupt
+ * prompt starts with, when every batch pads clean and corrupt alike (so the prefix lies
+ * at the same positions on both sides), leaving at least one position to run. */
+static size_t split_prefix(const ac_split *sp) {
+    size_t P = sp->common_prefix;
+    for (size_t i = 0; i < sp->n_batches && P > 0; i++) {
+        const ac_batch *b = &sp->batches[i];
+        const size_t T = b->seq_len;
+        if (memcmp(b->clean_mask, b->corrupt_mask, b->batch_size * T) != 0) return 0;
+        for (size_t r = 0; r < b->batch_size; r++) {
+            size_t len = 0;
+            for (size_t t = 0; t < T; t++) len += b->clean_mask[r * T + t] != 0;
+            if (len == 0) return 0;
+            if (len - 1 < P) P = len - 1;
+        }
+    }
+    return P;
+}
+
+/* The cache of the split's prefix, from the first prompt's first real tokens. */
+static int create_prefix_cache(ac_algo_ctx *c, ac_error *err) {
+    const ac_batch *b = &c->split->batches[0];
+    size_t first = 0;
+    while (!b->clean_mask[first]) first++;
+    const size_t n = (size_t)c->max_B * (size_t)c->max_T;
+    c->tail_ids = ac_calloc(n, sizeof *c->tail_ids);
+    c->tail_mask = ac_calloc(n, 1);
+    if (!c->tail_ids || !c->tail_mask) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    return ac_kv_cache_create(&c->kv, c->m, b->clean + first, (int)c->prefix, err);
 }
 
 int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
@@ -75,12 +109,74 @@ int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
     c->masks = ac_calloc(g->n_edges, sizeof(float));
     c->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
     if (!c->scratch || !c->patch || !c->other || !c->logits || !c->logits_ref || !c->dlogits || !c->masks) {
+        const size_t mb = c->stack_floats * sizeof(float) >> 20;
         ac_algo_ctx_free(c);
-        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)",
-                            c->stack_floats * sizeof(float) >> 20);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)", mb);
+    }
+    c->prefix_enabled = 1;
+    c->prefix = split_prefix(split);
+    if (c->prefix > 0 && (rc = create_prefix_cache(c, err))) {
+        ac_algo_ctx_free(c);
+        return rc;
     }
     *out = c;
     return AC_OK;
+}
+
+void ac_algo_ctx_set_prefix_cache(ac_algo_ctx *c, int enabled) { c->prefix_enabled = enabled != 0; }
+
+size_t ac_algo_ctx_prefix_len(const ac_algo_ctx *c) { return c->prefix; }
+
+void ac__algo_prefix_begin(ac_algo_ctx *c, ac_ablation ablation) {
+    c->use_prefix = c->kv && c->prefix_enabled && ablation == AC_ABLATION_RESAMPLE;
+}
+
+void ac__algo_prefix_end(ac_algo_ctx *c) { c->use_prefix = 0; }
+
+size_t ac__algo_T(const ac_algo_ctx *c, const ac_batch *b) {
+    return c->use_prefix ? b->seq_len - c->prefix : b->seq_len;
+}
+
+int ac__algo_pos0(const ac_algo_ctx *c) { return c->use_prefix ? (int)c->prefix : 0; }
+
+int ac__algo_tokens(ac_algo_ctx *c, const ac_batch *b, int clean, ac_tokens *in, ac_error *err) {
+    const int32_t *ids = clean ? b->clean : b->corrupt;
+    const uint8_t *mask = clean ? b->clean_mask : b->corrupt_mask;
+    *in = (ac_tokens){.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = ids, .mask = mask};
+    if (!c->use_prefix) return AC_OK;
+    /* row r's tail: positions P.. of its unpadded prompt, left-padded to T - P (tail
+     * position t is full position t + P; the prefix lies in the pads it leaves) */
+    const size_t B = b->batch_size, T = b->seq_len, P = c->prefix, Tt = T - P;
+    const int32_t *pre = ac_kv_cache_ids(c->kv);
+    for (size_t r = 0; r < B; r++) {
+        const int32_t *row = ids + r * T;
+        const uint8_t *mrow = mask + r * T;
+        size_t first = 0;
+        while (first < T && !mrow[first]) first++;
+        if (T - first <= P || memcmp(row + first, pre, P * sizeof *pre) != 0)
+            return ac_error_set(err, AC_ERR_ARG, NULL,
+                                "prefix cache: prompt %zu of a batch does not start with the cached "
+                                "%zu-token prefix", r, P);
+        for (size_t t = 0; t < Tt; t++) {
+            c->tail_ids[r * Tt + t] = row[t + P];
+            c->tail_mask[r * Tt + t] = (uint8_t)(t >= first && mrow[t + P]);
+        }
+    }
+    in->T = (int)Tt;
+    in->ids = c->tail_ids;
+    in->mask = c->tail_mask;
+    return AC_OK;
+}
+
+int ac__algo_rerun(ac_algo_ctx *c, const ac_batch *b, const float *masks, const float *patch,
+                   int start_block, int start_mlp, float *logits, ac_error *err) {
+    ac_tokens in;
+    int rc = ac__algo_tokens(c, b, 1, &in, err);
+    if (rc) return rc;
+    ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = logits, .masks = masks, .patch = patch,
+                          .partial = 1, .start_block = start_block, .start_mlp = start_mlp,
+                          .prefix = c->use_prefix ? c->kv : NULL};
+    return ac_run_forward(c->run, &in, &fo, err);
 }
 
 void ac_algo_ctx_set_progress(ac_algo_ctx *c, ac_progress_fn fn, void *user) {
@@ -94,10 +190,12 @@ void ac__algo_progress(ac_algo_ctx *c, size_t done, size_t total, const char *wh
 
 int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,
                      const float *patch, float *record, float *logits, ac_error *err) {
-    ac_tokens in = {.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = clean ? b->clean : b->corrupt,
-                    .mask = clean ? b->clean_mask : b->corrupt_mask};
+    ac_tokens in;
+    int rc = ac__algo_tokens(c, b, clean, &in, err);
+    if (rc) return rc;
     ac_forward_opts o = {.logits_mode = logits ? AC_LOGITS_LAST : AC_LOGITS_NONE, .logits = logits,
-                         .masks = masks, .patch = patch, .record = record};
+                         .masks = masks, .patch = patch, .record = record,
+                         .prefix = c->use_prefix ? c->kv : NULL};
     return ac_run_forward(c->run, &in, &o, err);
 }
 

@@ -49,8 +49,8 @@ static void circuit_masks(float *masks, const uint8_t *in_circuit, size_t n, int
     for (size_t e = 0; e < n; e++) masks[e] = (in_circuit[e] != 0) != (tree != 0) ? 1.0f : 0.0f;
 }
 
-static int evaluate_sets(ac_algo_ctx *c, uint8_t *const *sets, size_t n_sets, const ac_eval_opts *o,
-                         ac_eval_point *points, ac_error *err) {
+static int evaluate_sets_(ac_algo_ctx *c, uint8_t *const *sets, size_t n_sets, const ac_eval_opts *o,
+                          ac_eval_point *points, ac_error *err) {
     const ac_graph *g = c->g;
     sums *acc = ac_calloc(n_sets, sizeof *acc);
     if (!acc) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
@@ -86,6 +86,14 @@ static int evaluate_sets(ac_algo_ctx *c, uint8_t *const *sets, size_t n_sets, co
         p->correct_beats_wrong_percent = acc[k].beats / n;
     }
     ac_free(acc);
+    return rc;
+}
+
+static int evaluate_sets(ac_algo_ctx *c, uint8_t *const *sets, size_t n_sets, const ac_eval_opts *o,
+                         ac_eval_point *points, ac_error *err) {
+    ac__algo_prefix_begin(c, o->ablation);
+    int rc = evaluate_sets_(c, sets, n_sets, o, points, err);
+    ac__algo_prefix_end(c);
     return rc;
 }
 

@@ -6,7 +6,7 @@
 
 #include "algos/algo_internal.h"
 
-int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+static int exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
     const ac_graph *g = c->g;
     memset(scores, 0, g->n_edges * sizeof(float));
     memset(c->masks, 0, g->n_edges * sizeof(float));
@@ -20,17 +20,20 @@ int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_e
         double base;
         if ((rc = ac__algo_forward(c, b, 1, c->masks, c->patch, NULL, c->logits, err))) return rc;
         if ((rc = ac__algo_loss(c, b, o, c->logits, &base, NULL, err))) return rc;
-        ac_tokens in = {.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = b->clean, .mask = b->clean_mask};
+        /* with the prefix cache, edges at prefix positions (per-position graphs) change
+         * nothing: their score stays 0 */
+        const int p0 = g->seq_len > 0 ? ac__algo_pos0(c) : 0;
         for (int dd = g->n_dest - 1; dd >= 0; dd--) {
             const ac_dest_node *dn = &g->dests[dd];
             for (int p = npos - 1; p >= 0; p--) {
+                if (p < p0) {
+                    done += (size_t)dn->n_in;
+                    continue;
+                }
                 for (int s = dn->n_in - 1; s >= 0; s--) {
                     const size_t e = ac_graph_edge_index(g, p, dd, s);
                     c->masks[e] = 1.0f;
-                    ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = c->masks,
-                                          .patch = c->patch, .partial = 1, .start_block = dn->layer,
-                                          .start_mlp = dn->kind == AC_DEST_MLP};
-                    rc = ac_run_forward(c->run, &in, &fo, err);
+                    rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, dn->kind == AC_DEST_MLP, c->logits, err);
                     c->masks[e] = 0.0f;
                     double loss;
                     if (rc || (rc = ac__algo_loss(c, b, o, c->logits, &loss, NULL, err))) return rc;
@@ -42,4 +45,11 @@ int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_e
         ac__algo_progress(c, done, total, "exact patching");
     }
     return AC_OK;
+}
+
+int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+    ac__algo_prefix_begin(c, o->ablation);
+    int rc = exact(c, o, scores, err);
+    ac__algo_prefix_end(c);
+    return rc;
 }

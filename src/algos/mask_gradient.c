@@ -4,8 +4,8 @@
 
 #include "algos/algo_internal.h"
 
-int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
-                          ac_error *err) {
+static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
+                         ac_error *err) {
     const ac_graph *g = c->g;
     const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
     memset(scores, 0, g->n_edges * sizeof(float));
@@ -33,7 +33,15 @@ int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, flo
     return AC_OK;
 }
 
-int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
+                          ac_error *err) {
+    ac__algo_prefix_begin(c, o->ablation);
+    int rc = mask_gradient(c, o, ig, scores, err);
+    ac__algo_prefix_end(c);
+    return rc;
+}
+
+static int eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
     const ac_graph *g = c->g;
     const int steps = o->steps > 0 ? o->steps : 5;
     const size_t d = (size_t)ac_model_config(c->m)->d_model;
@@ -52,8 +60,7 @@ int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scor
     size_t done = 0;
     for (size_t bi = 0; bi < c->split->n_batches && !rc; bi++) {
         const ac_batch *b = &c->split->batches[bi];
-        const size_t BT = b->batch_size * b->seq_len;
-        if (memcmp(b->clean_mask, b->corrupt_mask, BT) != 0) {
+        if (memcmp(b->clean_mask, b->corrupt_mask, b->batch_size * b->seq_len) != 0) {
             rc = ac_error_set(err, AC_ERR_ARG, NULL,
                               "EAP-IG with interpolated inputs needs clean and corrupt prompts of equal "
                               "length (batch %zu pads them differently)", bi);
@@ -63,13 +70,16 @@ int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scor
         if ((rc = ac__algo_forward(c, b, 0, NULL, NULL, c->patch, NULL, err))) break;
         if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, c->other, NULL, err))) break;
         memset(acc, 0, g->n_edges * sizeof(float));
+        const size_t BT = b->batch_size * ac__algo_T(c, b); /* rows of the source stacks */
         for (int k = 0; k < steps && !rc; k++) {
             const float alpha = (float)k / (float)steps;
             /* Resid Start is source 0: corrupt + alpha (clean − corrupt) */
             for (size_t i = 0; i < BT * d; i++) emb[i] = c->patch[i] + alpha * (c->other[i] - c->patch[i]);
-            ac_tokens in = {.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = b->clean, .mask = b->clean_mask};
+            ac_tokens in;
+            if ((rc = ac__algo_tokens(c, b, 1, &in, err))) break;
             ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .patch = c->patch,
-                                  .embed = emb, .diff_base = c->other};
+                                  .embed = emb, .diff_base = c->other,
+                                  .prefix = c->use_prefix ? c->kv : NULL};
             double loss;
             if ((rc = ac_run_forward(c->run, &in, &fo, err))) break;
             if ((rc = ac__algo_loss(c, b, o, c->logits, &loss, c->dlogits, err))) break;
@@ -81,5 +91,12 @@ int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scor
     }
     ac_free(acc);
     ac_free(emb);
+    return rc;
+}
+
+int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
+    ac__algo_prefix_begin(c, o->ablation);
+    int rc = eap_ig_inputs(c, o, scores, err);
+    ac__algo_prefix_end(c);
     return rc;
 }

@@ -26,7 +26,7 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
                         1.0f, o->mask_grad + off, n_in);
         } else {
             for (int t = 0; t < r->T; t++) {
-                float *Mg = o->mask_grad + (size_t)t * g->n_edges_per_pos + off;
+                float *Mg = o->mask_grad + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                 for (int b = 0; b < r->B; b++) {
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)d, 1.0f,
@@ -41,7 +41,7 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
                         n_in, G, N, 1.0f, r->gsrc, N);
         } else {
             for (int t = 0; t < r->T; t++) {
-                const float *M = r->masks + (size_t)t * g->n_edges_per_pos + off;
+                const float *M = r->masks + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                 for (int b = 0; b < r->B; b++) {
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)d, n, -1.0f, M,
@@ -153,7 +153,8 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
             ac__matmul_backward_input(r->gz, H * dh, r->gx, (int)d, lw->wo, (int)BT, H * dh, (int)d);
         }
         memset(r->gqkv, 0, BT * (size_t)r->qkv_w * sizeof(float));
-        ac__attention_backward(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, B, T, H, Hkv, dh);
+        ac__attention_backward_kv(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, B, T, H, Hkv, dh,
+                                  r->kv ? r->kv->kv + (size_t)l * (size_t)r->P * (size_t)r->kv->ld : NULL, r->P);
         ac__rope_apply(r->gqkv, r->qkv_w, r->pos, r->inv_freq, (int)BT, H, dh, c->pos, 1);
         ac__rope_apply(r->gqkv + H * dh, r->qkv_w, r->pos, r->inv_freq, (int)BT, Hkv, dh, c->pos, 1);
 

@@ -219,47 +219,64 @@ void ac__rope_apply(float *x, int ld, const int32_t *pos, const float *inv_freq,
 
 /* ---- attention --------------------------------------------------------------------- */
 
+/* Key jj of (batch b, kv head g): prefix row jj (< P) of pkv, else tail row jj - P. */
+static inline const float *att_key(const float *qkv, size_t ld_qkv, size_t koff, const float *pkv,
+                                   size_t ld_kv, int P, int T, int b, int g, int dh, int jj) {
+    if (jj < P) return pkv + (size_t)jj * ld_kv + (size_t)g * (size_t)dh;
+    return qkv + ((size_t)b * (size_t)T + (size_t)(jj - P)) * ld_qkv + koff + (size_t)g * (size_t)dh;
+}
+
 void ac__attention_forward(float *z, float *probs, const float *qkv, int ld_qkv,
                            const uint8_t *mask, int B, int T, int H, int Hkv, int dh) {
+    ac__attention_forward_kv(z, probs, qkv, ld_qkv, mask, B, T, H, Hkv, dh, NULL, 0);
+}
+
+void ac__attention_forward_kv(float *z, float *probs, const float *qkv, int ld_qkv,
+                              const uint8_t *mask, int B, int T, int H, int Hkv, int dh,
+                              const float *pkv, int P) {
     const int group = H / Hkv;
     const float scale = 1.0f / sqrtf((float)dh);
     const size_t koff = (size_t)H * (size_t)dh, voff = (size_t)(H + Hkv) * (size_t)dh;
-    const size_t ldz = (size_t)H * (size_t)dh;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * (size_t)H * (size_t)T * (size_t)T * (size_t)dh > 65536)
+    const size_t ldz = (size_t)H * (size_t)dh, ldq = (size_t)ld_qkv;
+    const size_t ld_kv = 2 * (size_t)Hkv * (size_t)dh, pvoff = (size_t)Hkv * (size_t)dh;
+    const int S = P + T; /* keys per query row */
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * (size_t)H * (size_t)T * (size_t)S * (size_t)dh > 65536)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const int g = h / group;
             for (int t = 0; t < T; t++) {
-                float *p = probs + (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)T;
+                float *p = probs + (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)S;
                 float *zr = z + ((size_t)b * (size_t)T + (size_t)t) * ldz + (size_t)h * (size_t)dh;
-                memset(p, 0, (size_t)T * sizeof(float));
+                memset(p, 0, (size_t)S * sizeof(float));
                 memset(zr, 0, (size_t)dh * sizeof(float));
                 if (mask && !mask[b * T + t]) continue;
-                const float *q = qkv + ((size_t)b * (size_t)T + (size_t)t) * (size_t)ld_qkv + (size_t)h * (size_t)dh;
+                const float *q = qkv + ((size_t)b * (size_t)T + (size_t)t) * ldq + (size_t)h * (size_t)dh;
+                const int last = P + t; /* causal: keys 0 .. P + t */
                 float maxv = -INFINITY;
-                for (int j = 0; j <= t; j++) {
-                    if (mask && !mask[b * T + j]) continue;
-                    const float *k = qkv + ((size_t)b * (size_t)T + (size_t)j) * (size_t)ld_qkv + koff + (size_t)g * (size_t)dh;
+                for (int jj = 0; jj <= last; jj++) {
+                    if (jj >= P && mask && !mask[b * T + jj - P]) continue;
+                    const float *k = att_key(qkv, ldq, koff, pkv, ld_kv, P, T, b, g, dh, jj);
                     float s = 0;
 #pragma omp simd reduction(+ : s)
                     for (int c = 0; c < dh; c++) s += q[c] * k[c];
                     s *= scale;
-                    p[j] = s;
+                    p[jj] = s;
                     if (s > maxv) maxv = s;
                 }
                 double sum = 0;
-                for (int j = 0; j <= t; j++) {
-                    if (mask && !mask[b * T + j]) { p[j] = 0; continue; }
-                    float e = expf(p[j] - maxv);
-                    p[j] = e;
+                for (int jj = 0; jj <= last; jj++) {
+                    if (jj >= P && mask && !mask[b * T + jj - P]) { p[jj] = 0; continue; }
+                    float e = expf(p[jj] - maxv);
+                    p[jj] = e;
                     sum += e;
                 }
                 const float inv = (float)(1.0 / sum);
-                for (int j = 0; j <= t; j++) {
-                    if (p[j] == 0) continue;
-                    p[j] *= inv;
-                    const float *v = qkv + ((size_t)b * (size_t)T + (size_t)j) * (size_t)ld_qkv + voff + (size_t)g * (size_t)dh;
-                    const float pj = p[j];
+                for (int jj = 0; jj <= last; jj++) {
+                    if (p[jj] == 0) continue;
+                    p[jj] *= inv;
+                    const float *v = jj < P ? pkv + (size_t)jj * ld_kv + pvoff + (size_t)g * (size_t)dh
+                                            : qkv + ((size_t)b * (size_t)T + (size_t)(jj - P)) * ldq + voff + (size_t)g * (size_t)dh;
+                    const float pj = p[jj];
 #pragma omp simd
                     for (int c = 0; c < dh; c++) zr[c] += pj * v[c];
                 }
@@ -270,50 +287,70 @@ void ac__attention_forward(float *z, float *probs, const float *qkv, int ld_qkv,
 
 void ac__attention_backward(float *dqkv, float *scratch, const float *dz, const float *probs,
                             const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh) {
+    ac__attention_backward_kv(dqkv, scratch, dz, probs, qkv, ld_qkv, B, T, H, Hkv, dh, NULL, 0);
+}
+
+void ac__attention_backward_kv(float *dqkv, float *scratch, const float *dz, const float *probs,
+                               const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh,
+                               const float *pkv, int P) {
     const int group = H / Hkv;
     const float scale = 1.0f / sqrtf((float)dh);
     const size_t koff = (size_t)H * (size_t)dh, voff = (size_t)(H + Hkv) * (size_t)dh;
-    const size_t ldz = (size_t)H * (size_t)dh;
-    /* parallel over (batch, key/value head): each thread owns its dk, dv rows */
-#pragma omp parallel if ((size_t)B * (size_t)H * (size_t)T * (size_t)T * (size_t)dh > 65536)
+    const size_t ldz = (size_t)H * (size_t)dh, ldq = (size_t)ld_qkv;
+    const size_t ld_kv = 2 * (size_t)Hkv * (size_t)dh, pvoff = (size_t)Hkv * (size_t)dh;
+    const int S = P + T;
+    /* parallel over (batch, key/value head): each thread owns its dk, dv rows; the
+     * prefix keys and values are constants (no gradient) */
+#pragma omp parallel if ((size_t)B * (size_t)H * (size_t)T * (size_t)S * (size_t)dh > 65536)
     {
-        float *dp = scratch + (size_t)omp_get_thread_num() * (size_t)T;
+        float *dp = scratch + (size_t)omp_get_thread_num() * (size_t)S;
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int g = 0; g < Hkv; g++) {
                 for (int h = g * group; h < (g + 1) * group; h++) {
                     for (int t = 0; t < T; t++) {
-                        const float *p = probs + (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)T;
+                        const float *p = probs + (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)S;
                         const float *dzr = dz + ((size_t)b * (size_t)T + (size_t)t) * ldz + (size_t)h * (size_t)dh;
-                        const float *q = qkv + ((size_t)b * (size_t)T + (size_t)t) * (size_t)ld_qkv + (size_t)h * (size_t)dh;
-                        float *dq = dqkv + ((size_t)b * (size_t)T + (size_t)t) * (size_t)ld_qkv + (size_t)h * (size_t)dh;
+                        const float *q = qkv + ((size_t)b * (size_t)T + (size_t)t) * ldq + (size_t)h * (size_t)dh;
+                        float *dq = dqkv + ((size_t)b * (size_t)T + (size_t)t) * ldq + (size_t)h * (size_t)dh;
+                        const int last = P + t;
                         double pdp = 0;
-                        for (int j = 0; j <= t; j++) {
-                            dp[j] = 0;
-                            if (p[j] == 0) continue;
-                            const size_t rj = ((size_t)b * (size_t)T + (size_t)j) * (size_t)ld_qkv;
-                            const float *v = qkv + rj + voff + (size_t)g * (size_t)dh;
-                            float *dv = dqkv + rj + voff + (size_t)g * (size_t)dh;
+                        for (int jj = 0; jj <= last; jj++) {
+                            dp[jj] = 0;
+                            if (p[jj] == 0) continue;
+                            const float pj = p[jj];
                             float s = 0;
-                            const float pj = p[j];
+                            if (jj < P) {
+                                const float *v = pkv + (size_t)jj * ld_kv + pvoff + (size_t)g * (size_t)dh;
 #pragma omp simd reduction(+ : s)
-                            for (int c = 0; c < dh; c++) {
-                                s += dzr[c] * v[c];
-                                dv[c] += pj * dzr[c];
+                                for (int c = 0; c < dh; c++) s += dzr[c] * v[c];
+                            } else {
+                                const size_t rj = ((size_t)b * (size_t)T + (size_t)(jj - P)) * ldq;
+                                const float *v = qkv + rj + voff + (size_t)g * (size_t)dh;
+                                float *dv = dqkv + rj + voff + (size_t)g * (size_t)dh;
+#pragma omp simd reduction(+ : s)
+                                for (int c = 0; c < dh; c++) {
+                                    s += dzr[c] * v[c];
+                                    dv[c] += pj * dzr[c];
+                                }
                             }
-                            dp[j] = s;
+                            dp[jj] = s;
                             pdp += (double)pj * s;
                         }
-                        for (int j = 0; j <= t; j++) {
-                            if (p[j] == 0) continue;
-                            const float ds = p[j] * (dp[j] - (float)pdp) * scale;
-                            const size_t rj = ((size_t)b * (size_t)T + (size_t)j) * (size_t)ld_qkv;
-                            const float *k = qkv + rj + koff + (size_t)g * (size_t)dh;
-                            float *dk = dqkv + rj + koff + (size_t)g * (size_t)dh;
+                        for (int jj = 0; jj <= last; jj++) {
+                            if (p[jj] == 0) continue;
+                            const float ds = p[jj] * (dp[jj] - (float)pdp) * scale;
+                            const float *k = att_key(qkv, ldq, koff, pkv, ld_kv, P, T, b, g, dh, jj);
+                            if (jj < P) {
 #pragma omp simd
-                            for (int c = 0; c < dh; c++) {
-                                dq[c] += ds * k[c];
-                                dk[c] += ds * q[c];
+                                for (int c = 0; c < dh; c++) dq[c] += ds * k[c];
+                            } else {
+                                float *dk = dqkv + ((size_t)b * (size_t)T + (size_t)(jj - P)) * ldq + koff + (size_t)g * (size_t)dh;
+#pragma omp simd
+                                for (int c = 0; c < dh; c++) {
+                                    dq[c] += ds * k[c];
+                                    dk[c] += ds * q[c];
+                                }
                             }
                         }
                     }

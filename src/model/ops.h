@@ -53,4 +53,17 @@ void ac__attention_forward(float *z, float *probs, const float *qkv, int ld_qkv,
 void ac__attention_backward(float *dqkv, float *scratch, const float *dz, const float *probs,
                             const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh);
 
+/* The same with P cached prefix positions in front of the T rows (shared-prefix KV
+ * cache): pkv[P][2*Hkv*dh] holds each prefix position's keys then values (after RoPE),
+ * identical for every batch row and never masked. Query t attends to the P prefix keys
+ * and to rows 0..t; probs become [B, H, T, P+T] (prefix keys first); scratch needs
+ * omp_get_max_threads() * (P+T) floats. No gradient flows into the prefix keys and
+ * values (they are constants). P = 0 (pkv NULL) is the plain kernel. */
+void ac__attention_forward_kv(float *z, float *probs, const float *qkv, int ld_qkv,
+                              const uint8_t *mask, int B, int T, int H, int Hkv, int dh,
+                              const float *pkv, int P);
+void ac__attention_backward_kv(float *dqkv, float *scratch, const float *dz, const float *probs,
+                               const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh,
+                               const float *pkv, int P);
+
 #endif

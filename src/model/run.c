@@ -144,7 +144,7 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
         return;
     }
     for (int t = 0; t < r->T; t++) {
-        const float *M = r->masks + (size_t)t * g->n_edges_per_pos + off;
+        const float *M = r->masks + (size_t)(r->P + t) * g->n_edges_per_pos + off;
         for (int b = 0; b < r->B; b++) {
             const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)d, n_in, 1.0f, M,
@@ -153,12 +153,12 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
     }
 }
 
-/* Is any mask of destination `dest` non-zero (at any position)? */
+/* Is any mask of destination `dest` non-zero (at any position this forward runs)? */
 static int dest_is_active(const ac_run *r, int dest) {
     const ac_graph *g = r->g;
     const ac_dest_node *dn = &g->dests[dest];
     const int npos = g->seq_len > 0 ? g->seq_len : 1;
-    for (int t = 0; t < npos; t++) {
+    for (int t = g->seq_len > 0 ? r->P : 0; t < npos; t++) {
         const float *M = r->masks + (size_t)t * g->n_edges_per_pos + dn->edge_offset;
         for (int s = 0; s < dn->n_in; s++)
             if (M[s] != 0.0f) return 1;
@@ -203,16 +203,25 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
                             in->B, in->T, r->max_B, r->max_T);
     if (o->masks && (!g || !o->patch))
         return ac_error_set(err, AC_ERR_ARG, NULL, "forward: edge masks need a graph and patch values");
-    if (g && g->seq_len > 0 && g->seq_len != in->T)
+    const ac_kv_cache *kv = o->prefix;
+    const int P = kv ? kv->P : 0;
+    if (kv && kv->m != m)
+        return ac_error_set(err, AC_ERR_ARG, NULL, "forward: the prefix cache was built for another model");
+    if (kv && P + in->T > r->max_T)
+        return ac_error_set(err, AC_ERR_ARG, NULL,
+                            "forward: a cached prefix of %d and %d tail tokens exceed the run's %d tokens",
+                            P, in->T, r->max_T);
+    if (g && g->seq_len > 0 && g->seq_len != P + in->T)
         return ac_error_set(err, AC_ERR_ARG, NULL,
                             "forward: the graph has edges for %d positions but the batch has %d",
-                            g->seq_len, in->T);
+                            g->seq_len, P + in->T);
     const int B = in->B, T = in->T;
     const size_t BT = (size_t)B * (size_t)T, d = (size_t)c->d_model;
     const int dh = c->d_head, H = c->n_head, Hkv = c->n_kv_head;
     const int partial = o->partial != 0;
     if (partial) {
-        if (!r->forward_ok || B != r->B || T != r->T || o->patch != r->patch || o->diff_base != r->diff_base)
+        if (!r->forward_ok || B != r->B || T != r->T || o->patch != r->patch || o->diff_base != r->diff_base ||
+            kv != r->kv)
             return ac_error_set(err, AC_ERR_ARG, NULL,
                                 "forward: a partial re-run needs a previous forward of the same batch and patch values");
         if (o->start_block < 0 || o->start_block > c->n_layer || (o->start_mlp && (c->attn_only || o->start_block == c->n_layer)))
@@ -225,11 +234,14 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     r->masks = o->masks;
     r->patch = o->patch;
     r->diff_base = o->diff_base;
+    r->kv = kv;
+    r->P = P;
     r->logits_mode = o->logits_mode;
 
-    /* inputs, padding mask and position ids (padding does not advance positions) */
+    /* inputs, padding mask and position ids (padding does not advance positions; tails
+     * continue after the cached prefix) */
     for (int b = 0; b < B && !partial; b++) {
-        int p = 0;
+        int p = P;
         for (int t = 0; t < T; t++) {
             size_t i = (size_t)b * (size_t)T + (size_t)t;
             int32_t id = in->ids[i];
@@ -319,7 +331,8 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         }
         ac__rope_apply(a->qkv, r->qkv_w, r->pos, r->inv_freq, (int)BT, H, dh, c->pos, 0);
         ac__rope_apply(a->qkv + H * dh, r->qkv_w, r->pos, r->inv_freq, (int)BT, Hkv, dh, c->pos, 0);
-        ac__attention_forward(a->z, a->probs, a->qkv, r->qkv_w, r->mask, B, T, H, Hkv, dh);
+        ac__attention_forward_kv(a->z, a->probs, a->qkv, r->qkv_w, r->mask, B, T, H, Hkv, dh,
+                                 kv ? kv->kv + (size_t)l * (size_t)P * (size_t)kv->ld : NULL, P);
 
         /* --- per-head outputs (sources) into the residual --- */
         if (g) {

@@ -33,6 +33,9 @@ struct ac_run {
     int have_forward;        /* the last forward succeeded and kept what backward needs */
     int forward_ok;          /* activations of a complete forward are cached (partial re-runs) */
     const float *diff_base;  /* borrowed; see ac_forward_opts */
+    const ac_kv_cache *kv;   /* borrowed prefix cache of the last forward, or NULL */
+    int P;                   /* its length (0 without a cache): per-position masks of tail
+                                position t are those of position P + t */
     int any_active;
     uint8_t *active;         /* [n_dest]: destination has a non-zero mask */
     float *inv_freq;         /* [dh/2] */
@@ -57,6 +60,15 @@ struct ac_run {
     float *scratch;          /* attention backward scratch, threads × T */
     float *arena;
     size_t arena_floats;
+};
+
+/* A shared-prefix cache: keys and values of P positions for every layer. */
+struct ac_kv_cache {
+    const ac_model *m;
+    int P;
+    int ld;                  /* 2 * n_kv_head * d_head floats per position */
+    int32_t *ids;            /* [P] */
+    float *kv;               /* [n_layer][P][ld]: keys | values after RoPE */
 };
 
 /* Delta inputs Σ_s m[dest, s] (P_s − C_s) for `n` destinations dest0 .. dest0+n-1 that

@@ -73,6 +73,46 @@ int ac_patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int fro
 
 /* ---- discovery --------------------------------------------------------------------- */
 
+/* What subnetwork probing makes the circuit faithful to (auto-circuit's
+ * faithfulness_target). The loss per batch is faith + lambda * regularizer. */
+typedef enum {
+    AC_PROBE_KL_DIV = 0,          /* KL(full model on clean ‖ patched), mean over prompts */
+    AC_PROBE_MSE = 1,             /* mean over [B, V] of (logit − answer id)², one answer
+                                     per prompt (auto-circuit's mse_loss(logits, answers)) */
+    AC_PROBE_ANSWER = 2,          /* −(mean correct-answer logit) */
+    AC_PROBE_WRONG_ANSWER = 3,    /* −(mean wrong-answer logit) */
+    AC_PROBE_CORRECT_PERCENT = 4, /* fraction whose argmax is the answer: no gradient, as
+                                     in auto-circuit (only the regularizer trains) */
+    AC_PROBE_LOGIT_DIFF_PERCENT = 5 /* mean over prompts of |100 − 100·diff/clean diff| */
+} ac_probe_target;
+
+/* "kl_div", "mse", "answer", "wrong_answer", "correct_percent", "logit_diff_percent"
+ * ('-' may replace '_'). Errors: AC_ERR_ARG naming the accepted values. */
+int ac_probe_target_from_name(const char *name, ac_probe_target *out, ac_error *err);
+const char *ac_probe_target_name(ac_probe_target t);
+
+/* How learned mask logits become mask values (auto-circuit's MaskFn). */
+typedef enum {
+    AC_MASK_FN_HARD_CONCRETE = 0, /* a fresh hard-concrete sample per prompt and edge */
+    AC_MASK_FN_SIGMOID = 1,       /* sigmoid(logit) */
+    AC_MASK_FN_NONE = 2           /* the logit itself */
+} ac_mask_fn;
+
+/* "hard_concrete" ('-' may replace '_'), "sigmoid", "none". Errors: AC_ERR_ARG. */
+int ac_mask_fn_from_name(const char *name, ac_mask_fn *out, ac_error *err);
+const char *ac_mask_fn_name(ac_mask_fn f);
+
+/* Hard-concrete constants (Cao et al.'s subnetwork probing; Louizos et al. 2017). */
+#define AC_HC_LEFT (-0.1)
+#define AC_HC_RIGHT 1.1
+#define AC_HC_TEMP (2.0 / 3.0)
+
+/* One hard-concrete sample: u clamped to [1e-4, 1 − 1e-4], s = sigmoid((ln u −
+ * ln(1 − u) + logit) / temp), result clamp(s·(right − left) + left, 0, 1).
+ * *dmask (may be NULL) = d result / d logit (0 where the clamp is active, as torch's
+ * clamp gradient outside [0, 1]). */
+double ac_hard_concrete(double logit, double u, double *dmask);
+
 typedef struct ac_discover_opts {
     ac_ablation ablation;      /* default AC_ABLATION_RESAMPLE */
     ac_val_kind grad_function; /* default AC_VAL_LOGIT */
@@ -85,8 +125,33 @@ typedef struct ac_discover_opts {
     int acdc_mse;              /* 1: MSE to the clean output instead of KL */
     int acdc_all_batches;      /* 0 (auto-circuit): only the first batch; 1: all batches
                                   concatenated as one faithfulness measurement */
-    uint64_t seed;             /* random baseline */
+    uint64_t seed;             /* random baseline; probing's hard-concrete samples */
     const uint8_t *official;   /* ground truth membership [n_edges] (ground-truth algo) */
+    /* Subnetwork probing (ac_algo_probe) and circuit probing (ac_algo_circuit_probe);
+     * defaults are auto-circuit's. */
+    int probe_epochs;          /* default 20; one Adam step per batch per epoch */
+    double probe_lr;           /* Adam learning rate, default 0.1 */
+    double probe_lambda;       /* regularize_lambda, default 10 */
+    double probe_init;         /* init_val; NaN (default): the algorithm's own default,
+                                  ln 5 for probing, −ln 5 for circuit probing. Masks
+                                  start at +init (tree) or −init (edge mode) */
+    size_t probe_circuit_size; /* 0 (default): regularizer = count / n_edges; else
+                                  relu(count − size) / size */
+    int probe_tree;            /* 0 (default): corrupt input, masks learn what to patch
+                                  in; 1: tree optimisation, clean input, masks learn
+                                  what to ablate */
+    ac_probe_target probe_target; /* default AC_PROBE_KL_DIV */
+    ac_mask_fn probe_mask_fn;  /* default AC_MASK_FN_HARD_CONCRETE */
+    ac_ablation probe_ablation; /* 0 (default): token-wise mean over the corrupt prompts,
+                                  which auto-circuit hard-codes whatever the ablation
+                                  asked for; else this ablation (read from the clean
+                                  side in edge mode, from the corrupt side in tree mode) */
+    const uint8_t *probe_avoid; /* [n_edges] edges to keep out of the circuit, or NULL */
+    double probe_avoid_lambda;  /* weight of the avoid penalty, default 1 */
+    const size_t *probe_sizes;  /* circuit probing: circuit sizes (each in 1..n_edges,
+                                   distinct; auto-circuit's "true_size" is the caller's
+                                   job) */
+    size_t n_probe_sizes;
 } ac_discover_opts;
 
 void ac_discover_opts_default(ac_discover_opts *o);
@@ -114,6 +179,32 @@ int ac_algo_exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_e
  * edge is patched (mask 1) and kept patched ("removed") when faithfulness − previous <
  * tau; removed edges score min(tau, current score), edges never removed +inf. */
 int ac_algo_acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
+
+/* Subnetwork probing (auto-circuit's subnetwork_probing_prune_scores). Learned mask
+ * logits θ, one per edge, start at −init (edge mode) or +init (tree mode). Patch values:
+ * see probe_ablation. Per epoch, per batch: every prompt gets its own mask sample
+ * (hard concrete: a fresh sample per prompt and edge), the patched forward on the
+ * corrupt (edge mode) or clean (tree mode) input gives faith (probe_target); the
+ * regularizer counts the circuit on ONE separate sample of every mask: count = Σ mask
+ * (edge mode: patched edges) or n_edges − Σ mask (tree: unablated edges), divided by
+ * n_edges, or relu(count − size) / size with probe_circuit_size; avoided edges add
+ * ±avoid_lambda/n_avoid · sigmoid(θ − c) (c = temp·ln(−left/right) for hard concrete,
+ * else 0; − in tree mode). loss = faith + lambda · regularizer; one Adam step (torch
+ * defaults: β 0.9, 0.999, eps 1e-8). Final score = |extreme θ| + sign·θ (edge mode:
+ * sign +1, extreme = min θ; tree: −1, max θ), so every score is >= 0.
+ * Uniforms: the k-th draw of a run is splitmix64(seed + (k+1)·0x9E3779B97F4A7C15)
+ * >> 11 times 2^-53; per step the prompts' samples come first (prompt-major, edges in
+ * graph order), then the regularizer's. Progress: once per epoch.
+ * Errors: AC_ERR_ARG (bad options; mse without exactly one answer per prompt; dataset
+ * means over batches of different lengths), AC_ERR_NOMEM. */
+int ac_algo_probe(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
+
+/* Circuit probing (auto-circuit's circuit_probing_prune_scores): subnetwork probing for
+ * each of o->probe_sizes in ascending order (as probe_circuit_size; probe_init NaN means
+ * −ln 5); after each run, the edges of its top-size set (|score| >= the size-th largest,
+ * ties inclusive) that have no score yet get n_sizes − index. Edges in no circuit score
+ * 0. The uniform stream continues from one run to the next. */
+int ac_algo_circuit_probe(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err);
 
 /* Baselines: activation magnitude (per source, the signed mean of its clean output over
  * batch, positions and channels, averaged over batches; |value| on every edge from the

@@ -93,6 +93,11 @@ typedef struct ac_forward_opts {
      * prefix (resample ablation between prompts sharing the prefix); with other patch
      * values do not use the cache. A partial re-run must use the same cache. */
     const ac_kv_cache *prefix;
+    /* Per-row masks: when 1, `masks` holds one mask vector per batch row, [B][n_edges]
+     * (auto-circuit's per-example masks: hard-concrete samples, set_mask_batch_size),
+     * and a backward of this forward accumulates mask gradients per row into
+     * mask_grad[B][n_edges]. 0 (default): one mask vector shared by every row. */
+    int masks_per_row;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient
@@ -102,7 +107,8 @@ typedef void (*ac_dest_grad_fn)(void *ctx, int dest, const float *grad);
 
 typedef struct ac_backward_opts {
     const float *dlogits;   /* d loss / d logits, same shape as the forward's logits */
-    float *mask_grad;       /* [graph n_edges]: d loss / d mask ACCUMULATED (+=), or NULL */
+    float *mask_grad;       /* [graph n_edges] ([B][n_edges] after a forward with
+                               masks_per_row): d loss / d mask ACCUMULATED (+=), or NULL */
     ac_dest_grad_fn dest_grad; /* optional per-destination input gradients */
     void *dest_grad_ctx;
 } ac_backward_opts;

@@ -1,4 +1,5 @@
 /* Algorithm context: the run, source stacks, patch values and ablations. */
+#include <math.h>
 #include <string.h>
 
 #include "algos/algo_internal.h"
@@ -29,6 +30,13 @@ void ac_discover_opts_default(ac_discover_opts *o) {
     o->answer_function = AC_ANSWER_AVG_DIFF;
     o->steps = 5;
     o->seed = 42;
+    o->probe_epochs = 20;
+    o->probe_lr = 0.1;
+    o->probe_lambda = 10.0;
+    o->probe_init = NAN;
+    o->probe_target = AC_PROBE_KL_DIV;
+    o->probe_mask_fn = AC_MASK_FN_HARD_CONCRETE;
+    o->probe_avoid_lambda = 1.0;
 }
 
 void ac_algo_ctx_free(ac_algo_ctx *c) {

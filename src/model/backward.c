@@ -20,14 +20,22 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)r->m->cfg.d_model;
     const size_t off = g->dests[dest0].edge_offset;
     const int N = (int)(BT * d);
+    const size_t Td = (size_t)r->T * d;
+    const size_t grow = r->masks_per_row ? g->n_edges : 0; /* per-row gradient stride */
     if (o->mask_grad) {
-        if (g->seq_len == 0) {
+        if (g->seq_len == 0 && !r->masks_per_row) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, r->D, N,
                         1.0f, o->mask_grad + off, n_in);
+        } else if (g->seq_len == 0) {
+            for (int b = 0; b < r->B; b++) {
+                const size_t row = (size_t)b * Td;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)Td, 1.0f, G + row, N,
+                            r->D + row, N, 1.0f, o->mask_grad + (size_t)b * grow + off, n_in);
+            }
         } else {
             for (int t = 0; t < r->T; t++) {
-                float *Mg = o->mask_grad + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                 for (int b = 0; b < r->B; b++) {
+                    float *Mg = o->mask_grad + (size_t)b * grow + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)d, 1.0f,
                                 G + row, N, r->D + row, N, 1.0f, Mg, n_in);
@@ -36,13 +44,19 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
         }
     }
     if (r->any_active) {
-        if (g->seq_len == 0) {
+        if (g->seq_len == 0 && !r->masks_per_row) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, N, n, -1.0f, r->masks + off,
                         n_in, G, N, 1.0f, r->gsrc, N);
+        } else if (g->seq_len == 0) {
+            for (int b = 0; b < r->B; b++) {
+                const size_t row = (size_t)b * Td;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)Td, n, -1.0f,
+                            ac__run_mask_row(r, b) + off, n_in, G + row, N, 1.0f, r->gsrc + row, N);
+            }
         } else {
             for (int t = 0; t < r->T; t++) {
-                const float *M = r->masks + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                 for (int b = 0; b < r->B; b++) {
+                    const float *M = ac__run_mask_row(r, b) + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)d, n, -1.0f, M,
                                 n_in, G + row, N, 1.0f, r->gsrc + row, N);

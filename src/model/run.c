@@ -137,15 +137,26 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
     const int n_in = g->dests[dest0].n_in;
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)r->m->cfg.d_model;
     const size_t off = g->dests[dest0].edge_offset;
-    if (g->seq_len == 0) {
+    if (g->seq_len == 0 && !r->masks_per_row) {
         /* out[n, BT*d] = M[n, n_in] · D[n_in, BT*d]; M rows are contiguous in the masks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)(BT * d), n_in, 1.0f,
                     r->masks + off, n_in, r->D, (int)(BT * d), 0.0f, out, (int)(BT * d));
         return;
     }
-    for (int t = 0; t < r->T; t++) {
-        const float *M = r->masks + (size_t)(r->P + t) * g->n_edges_per_pos + off;
+    if (g->seq_len == 0) {
+        /* per-row masks: one GEMM per batch row over its T*d block */
+        const size_t Td = (size_t)r->T * d;
         for (int b = 0; b < r->B; b++) {
+            const size_t row = (size_t)b * Td;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)Td, n_in, 1.0f,
+                        ac__run_mask_row(r, b) + off, n_in, r->D + row, (int)(BT * d), 0.0f, out + row,
+                        (int)(BT * d));
+        }
+        return;
+    }
+    for (int t = 0; t < r->T; t++) {
+        for (int b = 0; b < r->B; b++) {
+            const float *M = ac__run_mask_row(r, b) + (size_t)(r->P + t) * g->n_edges_per_pos + off;
             const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)d, n_in, 1.0f, M,
                         n_in, r->D + row, (int)(BT * d), 0.0f, out + row, (int)(BT * d));
@@ -158,11 +169,13 @@ static int dest_is_active(const ac_run *r, int dest) {
     const ac_graph *g = r->g;
     const ac_dest_node *dn = &g->dests[dest];
     const int npos = g->seq_len > 0 ? g->seq_len : 1;
-    for (int t = g->seq_len > 0 ? r->P : 0; t < npos; t++) {
-        const float *M = r->masks + (size_t)t * g->n_edges_per_pos + dn->edge_offset;
-        for (int s = 0; s < dn->n_in; s++)
-            if (M[s] != 0.0f) return 1;
-    }
+    const int nrows = r->masks_per_row ? r->B : 1;
+    for (int b = 0; b < nrows; b++)
+        for (int t = g->seq_len > 0 ? r->P : 0; t < npos; t++) {
+            const float *M = ac__run_mask_row(r, b) + (size_t)t * g->n_edges_per_pos + dn->edge_offset;
+            for (int s = 0; s < dn->n_in; s++)
+                if (M[s] != 0.0f) return 1;
+        }
     return 0;
 }
 
@@ -232,6 +245,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     r->B = B;
     r->T = T;
     r->masks = o->masks;
+    r->masks_per_row = o->masks && o->masks_per_row;
     r->patch = o->patch;
     r->diff_base = o->diff_base;
     r->kv = kv;

@@ -27,7 +27,8 @@ struct ac_run {
     int32_t *ids;            /* [max_BT] */
     uint8_t *mask;           /* [max_BT] */
     int32_t *pos;            /* [max_BT] position ids */
-    const float *masks;      /* borrowed edge masks */
+    const float *masks;      /* borrowed edge masks ([B][n_edges] when masks_per_row) */
+    int masks_per_row;       /* the forward's masks are per batch row */
     const float *patch;      /* borrowed patch stack */
     ac_logits_mode logits_mode;
     int have_forward;        /* the last forward succeeded and kept what backward needs */
@@ -70,6 +71,11 @@ struct ac_kv_cache {
     int32_t *ids;            /* [P] */
     float *kv;               /* [n_layer][P][ld]: keys | values after RoPE */
 };
+
+/* The mask vector of batch row b: the shared one, or row b's with per-row masks. */
+static inline const float *ac__run_mask_row(const ac_run *r, int b) {
+    return r->masks + (r->masks_per_row ? (size_t)b * r->g->n_edges : 0);
+}
 
 /* Delta inputs Σ_s m[dest, s] (P_s − C_s) for `n` destinations dest0 .. dest0+n-1 that
  * share one source set: out[n][BT][d]. */

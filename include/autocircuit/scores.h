@@ -45,22 +45,28 @@ typedef struct ac_scores_settings {
     double seconds;         /* wall time of the scoring, < 0: omitted */
     const char *const *seq_labels; /* dataset's seq_labels (n_seq_labels), NULL: none */
     size_t n_seq_labels;
+    const char *extra_json; /* NULL, or a JSON object whose members are added to
+                               "settings" (e.g. {"mask_val": 0, "positions": true}) */
 } ac_scores_settings;
 
 typedef struct ac_scores_file {
     size_t n_edges;
     ac_edge_record *edges;  /* [n_edges], file order */
     int has_scores;         /* 0: a ground-truth file */
+    int has_graph;          /* 1: the file has a "graph" object */
     int separate_qkv;       /* from the file's "graph" object (1 if absent) */
-    int seq_len;            /* > 0 when edges are per position */
+    int seq_len;            /* > 0 when edges are per position: graph.seq_len, or (no
+                               "graph" object) the largest "pos" + 1 */
     char *settings_json;    /* the "settings" object as compact JSON text, or NULL */
     char **seq_labels;      /* settings.seq_labels if present (n_seq_labels), else NULL */
     size_t n_seq_labels;
     char *algo;             /* settings.algo if present, else NULL */
 } ac_scores_file;
 
-/* Write the scores of every edge of g (scores: [g->n_edges], graph order) with settings.
- * Errors: AC_ERR_IO (cannot create/write/rename, naming the path), AC_ERR_NOMEM. */
+/* Write the scores of every edge of g (scores: [g->n_edges], graph order) with settings
+ * (may be NULL: no "settings" key). Errors: AC_ERR_IO (cannot create/write/rename, naming
+ * the path), AC_ERR_RANGE (a NaN score, naming the edge; nothing is written),
+ * AC_ERR_ARG (extra_json is not a JSON object), AC_ERR_NOMEM. */
 int ac_scores_write(const char *path, const ac_graph *g, const float *scores,
                     const ac_scores_settings *settings, ac_error *err);
 
@@ -78,9 +84,12 @@ void ac_scores_file_free(ac_scores_file *f);
 /* Map a file onto a graph. scores (may be NULL): [g->n_edges], filled in graph order
  * (requires every edge of g to be present exactly once, i.e. a scores file for this
  * graph); in_file (may be NULL): [g->n_edges], 1 for the edges the file lists (ground
- * truths list a subset). Errors: AC_ERR_SHAPE naming the first edge that the graph does
- * not have, or, for scores, the count mismatch and the first missing edge ("scores file
- * for another model's graph?"). `path` is used in error messages only. */
+ * truths list a subset). A ground truth without positions mapped onto a per-position
+ * graph marks the edge at every position. Errors: AC_ERR_SHAPE naming the first edge
+ * that the graph does not have (or whose position it lacks), or, for scores, a
+ * different Q/K/V or position layout, the count mismatch and the first missing edge
+ * ("scores file for another model's graph?"); AC_ERR_FORMAT (scores asked of a
+ * ground-truth file); AC_ERR_NOMEM. `path` is used in error messages only. */
 int ac_scores_file_to_graph(const ac_scores_file *f, const ac_graph *g, const char *path,
                             float *scores, uint8_t *in_file, ac_error *err);
 
@@ -105,9 +114,12 @@ typedef struct ac_curve {
     double roc_auc;
     size_t ground_truth_edges;
     double seconds;             /* < 0: omitted */
+    const char *extra_json;     /* NULL, or a JSON object whose members are added to
+                                   "settings" (e.g. {"signed": false}) */
 } ac_curve;
 
-/* Write a curve file. Errors: AC_ERR_IO, AC_ERR_NOMEM. NaN values are written as null. */
+/* Write a curve file. Errors: AC_ERR_IO, AC_ERR_ARG (extra_json is not a JSON object),
+ * AC_ERR_NOMEM. NaN values are written as null, infinities as "inf" / "-inf". */
 int ac_curve_write(const char *path, const ac_curve *c, ac_error *err);
 
 /* A curve read back (for reports): owned arrays, freed by ac_curve_file_free. */

@@ -3,6 +3,8 @@
 #include "ac_test.h"
 
 #include <dirent.h>
+#include <float.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,6 +514,268 @@ static void test_curve_roundtrip(void **state) {
     assert_non_null(strstr(err.msg, "points[0]: missing key \"edges\""));
 }
 
+/* ---- exports ------------------------------------------------------------------------ */
+
+static ac_scores_file *write_and_read(const ac_graph *g, const float *s, const char *name) {
+    ac_error err;
+    const char *path = tmp(name);
+    assert_ac_ok(ac_scores_write(path, g, s, NULL, &err), &err);
+    ac_scores_file *f;
+    assert_ac_ok(ac_scores_file_read(path, &f, &err), &err);
+    return f;
+}
+
+static int count_lines(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    return n;
+}
+
+static int count_substr(const char *text, const char *sub) {
+    int n = 0;
+    for (const char *p = strstr(text, sub); p; p = strstr(p + 1, sub)) n++;
+    return n;
+}
+
+static void test_export_csv(void **state) {
+    (void)state;
+    ac_graph *g = make_graph(2, 1, 0);
+    float s[46];
+    for (int e = 0; e < 46; e++) s[e] = (float)((e * 7) % 11 - 5) * 0.25f; /* ties and signs */
+    s[3] = -INFINITY;
+    ac_scores_file *f = write_and_read(g, s, "csv.json");
+    ac_error err;
+    const char *out = tmp("scores.csv");
+    assert_ac_ok(ac_export_csv(out, f, &err), &err);
+    char *text = slurp(out);
+    assert_int_equal(count_lines(text), 47);
+    assert_memory_equal(text, "src,dest,pos,score,abs_score,rank\n", 34);
+    /* expected ranks: |score| descending, ties by file order */
+    int rank[46];
+    for (int e = 0; e < 46; e++) {
+        int r = 1;
+        for (int o = 0; o < 46; o++) {
+            const float a = fabsf(s[o]), b = fabsf(s[e]);
+            if (a > b || (a == b && o < e)) r++;
+        }
+        rank[e] = r;
+    }
+    assert_int_equal(rank[3], 1);
+    char line[200];
+    int d, src;
+    for (int e = 0; e < 46; e++) {
+        ac_graph_edge_at(g, (size_t)e, NULL, &d, &src);
+        char sc[40], ab[40];
+        if (isinf(s[e])) snprintf(sc, sizeof sc, "-inf"), snprintf(ab, sizeof ab, "inf");
+        else snprintf(sc, sizeof sc, "%.9g", (double)s[e]), snprintf(ab, sizeof ab, "%.9g", fabs((double)s[e]));
+        snprintf(line, sizeof line, "\n%s,%s,,%s,%s,%d\n", g->srcs[src].name, g->dests[d].name, sc, ab, rank[e]);
+        if (!strstr(text, line)) {
+            print_error("missing CSV row %s", line);
+            fail();
+        }
+    }
+    free(text);
+    ac_scores_file_free(f);
+
+    /* per position: the pos column */
+    ac_graph *gp = make_graph(2, 1, 2);
+    float sp[92];
+    for (int e = 0; e < 92; e++) sp[e] = (float)e;
+    f = write_and_read(gp, sp, "csvpos.json");
+    assert_ac_ok(ac_export_csv(out, f, &err), &err);
+    text = slurp(out);
+    assert_non_null(strstr(text, "\nMLP 1,Resid End,1,91,91,1\n"));
+    assert_non_null(strstr(text, "\nResid Start,A0.0.Q,0,0,0,92\n"));
+    free(text);
+    ac_scores_file_free(f);
+
+    /* a ground truth: no scores, no ranks; names that need quoting */
+    const char *gt = tmp("csvgt.json");
+    write_text(gt, "{\"edges\": [{\"src\": \"A0.0\", \"dest\": \"A1.1.Q\"}, {\"src\": \"odd,\\\"name\", \"dest\": \"x\"}]}");
+    assert_ac_ok(ac_scores_file_read(gt, &f, &err), &err);
+    assert_ac_ok(ac_export_csv(out, f, &err), &err);
+    text = slurp(out);
+    assert_string_equal(text, "src,dest,pos,score,abs_score,rank\nA0.0,A1.1.Q,,,,\n\"odd,\"\"name\",x,,,,\n");
+    free(text);
+    ac_scores_file_free(f);
+    ac_graph_free(g);
+    ac_graph_free(gp);
+}
+
+static void test_export_dot(void **state) {
+    (void)state;
+    ac_graph *g = make_graph(2, 1, 0);
+    float s[46];
+    for (int e = 0; e < 46; e++) s[e] = 0.001f * (float)(e + 1);
+    const size_t e_q = ac_graph_find_edge(g, "A0.1->A1.0.Q", 0), e_end = ac_graph_find_edge(g, "MLP 1->Resid End", 0),
+                 e_mlp = ac_graph_find_edge(g, "A1.1->MLP 1", 0);
+    s[e_q] = 2.0f;
+    s[e_end] = -1.5f;
+    s[e_mlp] = 1.0f;
+    s[0] = 0.0f;
+    ac_scores_file *f = write_and_read(g, s, "dot.json");
+    ac_error err;
+    const char *out = tmp("circuit.dot");
+    assert_ac_ok(ac_export_dot(out, f, 3, &err), &err);
+    char *text = slurp(out);
+    assert_memory_equal(text, "digraph circuit {", 17);
+    assert_int_equal(count_substr(text, " -> "), 3);
+    /* Q input drawn as its head, the letter in the label; colours by sign */
+    assert_non_null(strstr(text, "\"A0.1\" -> \"A1.0\" [label=\"Q: 2\", color=\"#2060c0\""));
+    assert_non_null(strstr(text, "\"MLP 1\" -> \"Resid End\" [label=\"-1.5\", color=\"#c02020\""));
+    assert_non_null(strstr(text, "\"A1.1\" -> \"MLP 1\" [label=\"1\""));
+    assert_non_null(strstr(text, "penwidth=5.00]")); /* the largest |score| */
+    assert_non_null(strstr(text, "  \"A0.1\" [label=\"A0.1\"];\n"));
+    assert_null(strstr(text, "A0.0"));
+    free(text);
+    /* ties at the boundary are inclusive */
+    s[e_mlp] = 1.5f;
+    ac_scores_file_free(f);
+    f = write_and_read(g, s, "dot.json");
+    assert_ac_ok(ac_export_dot(out, f, 2, &err), &err);
+    text = slurp(out);
+    assert_int_equal(count_substr(text, " -> "), 3);
+    free(text);
+    /* top_k 0: every edge with a non-zero score */
+    assert_ac_ok(ac_export_dot(out, f, 0, &err), &err);
+    text = slurp(out);
+    assert_int_equal(count_substr(text, " -> "), 45);
+    free(text);
+    ac_scores_file_free(f);
+
+    /* per position: one cluster per position, position-qualified node ids */
+    ac_graph *gp = make_graph(2, 1, 2);
+    float sp[92] = {0};
+    sp[46 + e_q] = 3.0f;
+    sp[e_end] = 1.0f;
+    f = write_and_read(gp, sp, "dotpos.json");
+    assert_ac_ok(ac_export_dot(out, f, 2, &err), &err);
+    text = slurp(out);
+    assert_non_null(strstr(text, "subgraph \"cluster_pos0\""));
+    assert_non_null(strstr(text, "subgraph \"cluster_pos1\""));
+    assert_non_null(strstr(text, "\"A0.1@1\" -> \"A1.0@1\""));
+    assert_non_null(strstr(text, "\"MLP 1@0\" -> \"Resid End@0\""));
+    free(text);
+    ac_scores_file_free(f);
+    ac_graph_free(g);
+    ac_graph_free(gp);
+}
+
+static void test_mib_names(void **state) {
+    (void)state;
+    char buf[32], q = 'x';
+    assert_string_equal(ac_mib_node_name("A3.1", buf, sizeof buf, &q), "a3.h1");
+    assert_int_equal(q, 0);
+    assert_string_equal(ac_mib_node_name("MLP 4", buf, sizeof buf, &q), "m4");
+    assert_string_equal(ac_mib_node_name("Resid Start", buf, sizeof buf, &q), "input");
+    assert_string_equal(ac_mib_node_name("Resid End", buf, sizeof buf, &q), "logits");
+    assert_string_equal(ac_mib_node_name("A3.1.Q", buf, sizeof buf, &q), "a3.h1");
+    assert_int_equal(q, 'q');
+    assert_string_equal(ac_mib_node_name("A10.11.K", buf, sizeof buf, &q), "a10.h11");
+    assert_int_equal(q, 'k');
+    assert_string_equal(ac_mib_node_name("A0.0.V", buf, sizeof buf, NULL), "a0.h0");
+    const char *bad[] = {"A3.kv1.K", "A3", "A3.", "MLP x", "MLP ", "MLP -1", "A3.1.X", "A-1.2", "A 1.2", "A1.2.QQ",
+                         "Resid", "resid start", "", "B1.2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (ac_mib_node_name(bad[i], buf, sizeof buf, &q)) {
+            print_error("'%s' gave '%s'\n", bad[i], buf);
+            fail();
+        }
+    }
+}
+
+static void test_export_mib(void **state) {
+    (void)state;
+    ac_graph *g = make_graph(2, 1, 0);
+    float s[46];
+    for (int e = 0; e < 46; e++) s[e] = 0.001f * (float)((e * 13) % 46) - 0.02f;
+    const size_t e1 = ac_graph_find_edge(g, "Resid Start->A1.0.V", 0), e2 = ac_graph_find_edge(g, "A1.0->Resid End", 0);
+    s[e1] = INFINITY;
+    s[e2] = -5.0f;
+    ac_scores_file *f = write_and_read(g, s, "mib.json");
+    ac_error err;
+    const char *out = tmp("mib-graph.json");
+    assert_ac_ok(ac_export_mib_json(out, f, 2, &err), &err);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    assert_non_null(j);
+    json_t *cfg = json_object_get(j, "cfg"), *nodes = json_object_get(j, "nodes"), *edges = json_object_get(j, "edges");
+    assert_int_equal(json_integer_value(json_object_get(cfg, "n_layers")), 2);
+    assert_int_equal(json_integer_value(json_object_get(cfg, "n_heads")), 2);
+    assert_true(json_is_false(json_object_get(cfg, "parallel_attn_mlp")));
+    assert_int_equal(json_object_size(edges), 46);
+    assert_int_equal(json_object_size(nodes), 8);
+    /* every edge under its MIB name with the file's score */
+    int n_in = 0;
+    for (size_t e = 0; e < 46; e++) {
+        int d, src;
+        ac_graph_edge_at(g, e, NULL, &d, &src);
+        char a[24], b[24], q, key[64];
+        assert_non_null(ac_mib_node_name(g->srcs[src].name, a, sizeof a, NULL));
+        assert_non_null(ac_mib_node_name(g->dests[d].name, b, sizeof b, &q));
+        if (q) snprintf(key, sizeof key, "%s->%s<%c>", a, b, q);
+        else snprintf(key, sizeof key, "%s->%s", a, b);
+        json_t *v = json_object_get(edges, key);
+        if (!v) {
+            print_error("no MIB edge %s\n", key);
+            fail();
+        }
+        const double sc = json_number_value(json_object_get(v, "score"));
+        if (isinf(s[e])) assert_true((float)sc == FLT_MAX);
+        else assert_true((float)sc == s[e]);
+        const int in = json_is_true(json_object_get(v, "in_graph"));
+        assert_int_equal(in, e == e1 || e == e2);
+        n_in += in;
+    }
+    assert_int_equal(n_in, 2);
+    assert_non_null(json_object_get(edges, "input->a1.h0<v>"));
+    assert_non_null(json_object_get(edges, "a1.h0->logits"));
+    assert_non_null(json_object_get(edges, "a0.h1->m0"));
+    /* nodes: the circuit input -> a1.h0 -> logits */
+    const char *on[] = {"input", "a1.h0", "logits"}, *off[] = {"a0.h0", "a0.h1", "m0", "a1.h1", "m1"};
+    for (int i = 0; i < 3; i++) assert_true(json_is_true(json_object_get(nodes, on[i])));
+    for (int i = 0; i < 5; i++) assert_true(json_is_false(json_object_get(nodes, off[i])));
+    json_decref(j);
+    char *text = slurp(out);
+    assert_non_null(strstr(text, "\"input->a1.h0<v>\": {\"score\": 3.40282347e+38, \"in_graph\": true}"));
+    assert_true(strstr(text, "\"input\"") < strstr(text, "\"a0.h0\"")); /* canonical node order */
+    assert_true(strstr(text, "\"m1\"") < strstr(text, "\"logits\""));
+    free(text);
+    ac_scores_file_free(f);
+
+    /* per position: summed over positions */
+    ac_graph *gp = make_graph(2, 1, 3);
+    float *sp = calloc(gp->n_edges, sizeof(float));
+    for (size_t e = 0; e < gp->n_edges; e++) sp[e] = 0.01f * (float)(e % 17) - 0.05f;
+    f = write_and_read(gp, sp, "mibpos.json");
+    assert_ac_ok(ac_export_mib_json(out, f, 0, &err), &err);
+    j = json_load_file(out, 0, &je);
+    assert_non_null(j);
+    edges = json_object_get(j, "edges");
+    assert_int_equal(json_object_size(edges), 46);
+    const size_t e3 = ac_graph_find_edge(gp, "A0.1->A1.0.K", 0);
+    double want = 0;
+    for (int p = 0; p < 3; p++) want += sp[(size_t)p * 46 + e3];
+    json_t *v = json_object_get(edges, "a0.h1->a1.h0<k>");
+    assert_close(json_number_value(json_object_get(v, "score")), want, 1e-6, 1e-6);
+    assert_int_equal(json_is_true(json_object_get(v, "in_graph")), want != 0);
+    json_decref(j);
+    ac_scores_file_free(f);
+    free(sp);
+
+    /* combined Q/K/V cannot be expressed */
+    ac_graph *gc = make_graph(2, 0, 0);
+    float sc[26] = {1};
+    f = write_and_read(gc, sc, "mibcomb.json");
+    assert_int_equal(ac_export_mib_json(tmp("mibcomb-out.json"), f, 3, &err), AC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "separate Q/K/V"));
+    assert_false(file_exists(tmp("mibcomb-out.json")));
+    ac_scores_file_free(f);
+    ac_graph_free(gc);
+    ac_graph_free(gp);
+    ac_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores_roundtrip),
@@ -523,6 +787,10 @@ int main(void) {
         cmocka_unit_test(test_schema_errors),
         cmocka_unit_test(test_atomic_writes),
         cmocka_unit_test(test_curve_roundtrip),
+        cmocka_unit_test(test_export_csv),
+        cmocka_unit_test(test_export_dot),
+        cmocka_unit_test(test_mib_names),
+        cmocka_unit_test(test_export_mib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,26 +137,36 @@ void ac_curve_file_free(ac_curve_file *f);
 /* ---- exports ----------------------------------------------------------------------- */
 
 /* CSV: header "src,dest,pos,score,abs_score,rank" then one row per edge in file order
- * (rank 1 = largest |score|, ties by file order; pos empty when not per position). */
+ * (rank 1 = largest |score|, ties by file order; pos empty when not per position; score,
+ * abs_score and rank empty for a ground-truth file). Names with commas or quotes are
+ * quoted as RFC 4180 says. */
 int ac_export_csv(const char *path, const ac_scores_file *f, ac_error *err);
 
 /* Graphviz DOT of the circuit made of the top_k edges by |score| (ties inclusive, as
- * ac_prune_scores_select): nodes named as in the graph, edges labelled with scores,
- * coloured by sign (blue positive, red negative), width by |score|. top_k 0: all edges
- * with a non-zero score. */
+ * ac_prune_scores_select): nodes named as in the graph (Q/K/V inputs drawn as their
+ * head, the letter in the edge label), edges labelled with scores, coloured by sign
+ * (blue positive, red negative), width by |score|. top_k 0: all edges with a non-zero
+ * score. Per-position files get one cluster of nodes per position (labelled with
+ * seq_labels when the file has them). Ground-truth files: every listed edge. */
 int ac_export_dot(const char *path, const ac_scores_file *f, size_t top_k, ac_error *err);
 
-/* The MIB benchmark's graph JSON: {"cfg": {...}, "nodes": {name: {"in_graph": bool}},
+/* The MIB benchmark's graph JSON, as EAP-IG's Graph.to_json writes it: {"cfg":
+ * {"n_layers", "n_heads", "parallel_attn_mlp"}, "nodes": {name: in_graph (bool)},
  * "edges": {"a0.h1->a1.h2<q>": {"score": s, "in_graph": bool}}} with MIB's names
  * (input, a{l}.h{h}, m{l}, logits; <q>/<k>/<v> on attention inputs). The top_k edges
- * (ties inclusive) are in_graph. Per-position files are summed over positions. Errors:
- * AC_ERR_UNSUPPORTED for combined-Q/K/V files (MIB needs q/k/v). */
+ * (ties inclusive; top_k 0: every edge with a non-zero score) are in_graph; a node is
+ * in_graph when a selected edge enters it and one leaves it (input: one leaves; logits:
+ * always), without MIB's further pruning. Per-position files are summed over positions;
+ * ±inf scores are written as ±FLT_MAX (MIB reads plain JSON numbers); ground truths
+ * score 1 per listed edge. Errors: AC_ERR_UNSUPPORTED for combined-Q/K/V files (MIB
+ * needs q/k/v) and grouped-query K/V inputs (A{l}.kv{g}.K), which MIB cannot name. */
 int ac_export_mib_json(const char *path, const ac_scores_file *f, size_t top_k,
                        ac_error *err);
 
 /* MIB name of an auto-circuit node name ("A3.1" -> "a3.h1", "MLP 4" -> "m4",
  * "Resid Start" -> "input", "Resid End" -> "logits"; "A3.1.Q" -> "a3.h1" with
- * *qkv = 'q'). Returns buf, or NULL for an unknown name. */
+ * *qkv = 'q'; *qkv = 0 otherwise, qkv may be NULL). Returns buf, or NULL for an unknown
+ * name (including grouped-query "A3.kv1.K"). */
 char *ac_mib_node_name(const char *name, char *buf, size_t n, char *qkv);
 
 #ifdef __cplusplus

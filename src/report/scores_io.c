@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,12 +157,33 @@ static int load_object(const char *path, json_t **out, ac_error *err) {
     *out = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp) return ac_error_set(err, AC_ERR_IO, path, "cannot open: %s", strerror(errno));
-    json_error_t je;
-    json_t *j = json_loadf(fp, JSON_REJECT_DUPLICATES, &je);
+    /* read it whole: json_loadf reads a character at a time (10x slower on 30 MB files) */
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = ac_malloc(cap);
+    while (buf && (r = fread(buf + n, 1, cap - n, fp)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = cap <= SIZE_MAX / 2 ? ac_realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                ac_free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
     const int read_failed = ferror(fp);
     fclose(fp);
+    if (!buf) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading the file");
+    if (read_failed) {
+        ac_free(buf);
+        return ac_error_set(err, AC_ERR_IO, path, "read error");
+    }
+    json_error_t je;
+    json_t *j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+    ac_free(buf);
     if (!j) {
-        if (read_failed) return ac_error_set(err, AC_ERR_IO, path, "read error");
         if (json_error_code(&je) == json_error_out_of_memory)
             return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading JSON");
         return ac_error_set_at(err, AC_ERR_FORMAT, path, je.line > 0 ? je.line : 1,

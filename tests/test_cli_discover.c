@@ -212,6 +212,19 @@ static void test_discover_positions_and_combined(void **state) {
     assert_int_equal(f->n_edges, 26 * TLEN);
     assert_int_equal(f->edges[26].pos, 1);
     ac_scores_file_free(f);
+    /* evaluate builds the same graph from the file's "graph" object */
+    const char *curve = tmp("pos-curve.json");
+    snprintf(args, sizeof args, "evaluate --model '%s' --data '%s' %s --scores '%s' --edge-counts 0,1.0 --out '%s' --quiet",
+             model_dir, data_path, DATA_OPTS, out, curve);
+    assert_int_equal(run_cli(args, NULL, NULL), 0);
+    ac_curve_file *cf;
+    assert_ac_ok(ac_curve_file_read(curve, &cf, &err), &err);
+    assert_int_equal(cf->n_edges_total, 26 * TLEN);
+    assert_int_equal(cf->n_points, 2);
+    assert_int_equal(cf->points[1].edges, 26 * TLEN);
+    assert_close(cf->points[1].logit_diff_percent, 100.0, 1e-3, 0);
+    assert_non_null(strstr(cf->settings_json, "\"seq_len\":6"));
+    ac_curve_file_free(cf);
 }
 
 static void test_random_deterministic(void **state) {

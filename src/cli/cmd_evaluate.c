@@ -19,10 +19,11 @@ static void evaluate_usage(FILE *f) {
             "  --model PATH          the model the scores are for (required)\n"
             "  --scores FILE         scores file from 'autocircuit discover' (required)\n"
             "  --edge-counts SPEC    circuit sizes: a comma-separated list of counts and\n"
-            "                        fractions of the edges (0.1), 'all' (0..E), 'log' (1..9,\n"
-            "                        10..90, ...), 'groups' (one per distinct |score|); default\n"
-            "                        auto-circuit's: log above 200 edges, else all, groups when\n"
-            "                        few distinct scores\n"
+            "                        fractions of the edges (0.1), to which a list of more than\n"
+            "                        two entries adds 0 and all edges; 'all' (0..E), 'log'\n"
+            "                        (1..9, 10..90, ...), 'groups' (one per distinct |score|);\n"
+            "                        default auto-circuit's: log above 200 edges, else all,\n"
+            "                        groups when few distinct scores\n"
             "  --patch edge|tree     edge: corrupt input, clean values into the circuit; tree:\n"
             "                        clean input, ablation values into the rest (default edge)\n"
             "  --ablation KIND       patch values: resample, zero, mean-clean, mean-corrupt, mean,\n"
@@ -175,7 +176,23 @@ int ac_cli_evaluate(int argc, char **argv) {
             goto done;
         for (size_t e = 0; e < g->n_edges; e++) n_official += official[e];
     }
-    if ((rc = ac_edge_counts(g->n_edges, &spec, scores, &counts, &n_counts, &err))) goto done;
+    if (spec.kind == AC_EDGE_COUNTS_LIST) {
+        /* auto-circuit drops 0 and all edges from a list of at most two entries (a binary
+         * circuit encoding); here counts given explicitly are always kept */
+        const size_t E = g->n_edges, listed = spec.n_ints + spec.n_fractions;
+        int zero = listed > 2, every = listed > 2;
+        for (size_t i = 0; i < spec.n_ints; i++) zero |= spec.ints[i] == 0, every |= spec.ints[i] == E;
+        for (size_t i = 0; i < spec.n_fractions; i++) {
+            const double f = spec.fractions[i];
+            if (f >= 0 && f <= 1) zero |= (size_t)((double)E * f) == 0, every |= (size_t)((double)E * f) == E;
+        }
+        spec.zero_edges = zero ? 1 : -1;
+        spec.all_edges = every ? 1 : -1;
+    }
+    if ((rc = ac_edge_counts(g->n_edges, &spec, scores, &counts, &n_counts, &err))) {
+        if (!err.file[0]) snprintf(err.file, sizeof err.file, "%s", scores_path);
+        goto done;
+    }
     points = ac_calloc(n_counts ? n_counts : 1, sizeof *points);
     if (!points) {
         rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory");

@@ -195,6 +195,75 @@ static void test_discover_eap_matches_library(void **state) {
     lib_close(&L);
 }
 
+/* --algo probe and circuit-probe with options equal the library's ac_algo_probe /
+ * ac_algo_circuit_probe with the same settings; bad --sizes is a usage error. */
+static void test_discover_probe_matches_library(void **state) {
+    (void)state;
+    const char *out = tmp("probe.json");
+    char args[4096];
+    snprintf(args, sizeof args,
+             "discover --model '%s' --data '%s' %s --algo probe --epochs 3 --lr 0.05 --lambda 2 --tree "
+             "--probe-target logit-diff-percent --out '%s' --quiet",
+             model_dir, data_path, DATA_OPTS, out);
+    assert_int_equal(run_cli(args, NULL, NULL), 0);
+    lib L = lib_open(model_dir);
+    ac_scores_file *f;
+    float *cli = read_scores(out, L.g, &f);
+    assert_string_equal(f->algo, "probe");
+    assert_non_null(strstr(f->settings_json, "\"epochs\":3"));
+    assert_non_null(strstr(f->settings_json, "\"tree\":true"));
+    ac_scores_file_free(f);
+    ac_discover_opts o;
+    ac_discover_opts_default(&o);
+    o.probe_epochs = 3;
+    o.probe_lr = 0.05;
+    o.probe_lambda = 2;
+    o.probe_tree = 1;
+    o.probe_target = AC_PROBE_LOGIT_DIFF_PERCENT;
+    o.seed = 42; /* the CLI's --seed default (it also seeds the dataset shuffle) */
+    float *want = calloc(L.g->n_edges, sizeof(float));
+    ac_error err;
+    assert_ac_ok(ac_algo_probe(L.c, &o, want, &err), &err);
+    int differs_from_init = 0;
+    for (size_t e = 0; e < L.g->n_edges; e++) {
+        assert_close(cli[e], want[e], 1e-6, 1e-5);
+        differs_from_init |= fabs(want[e] - want[0]) > 1e-6;
+    }
+    assert_true(differs_from_init); /* training moved the masks apart */
+    free(cli);
+
+    snprintf(args, sizeof args,
+             "discover --model '%s' --data '%s' %s --algo circuit-probe --sizes 3,10 --epochs 2 --out '%s' --quiet",
+             model_dir, data_path, DATA_OPTS, out);
+    assert_int_equal(run_cli(args, NULL, NULL), 0);
+    cli = read_scores(out, L.g, &f);
+    ac_scores_file_free(f);
+    ac_discover_opts_default(&o);
+    o.probe_epochs = 2;
+    const size_t sizes[2] = {3, 10};
+    o.probe_sizes = sizes;
+    o.n_probe_sizes = 2;
+    assert_ac_ok(ac_algo_circuit_probe(L.c, &o, want, &err), &err);
+    for (size_t e = 0; e < L.g->n_edges; e++) assert_close(cli[e], want[e], 1e-6, 1e-5);
+    free(cli);
+    free(want);
+    lib_close(&L);
+
+    char *so, *se;
+    snprintf(args, sizeof args, "discover --model '%s' --data '%s' %s --algo circuit-probe --sizes 3,x --out '%s'",
+             model_dir, data_path, DATA_OPTS, tmp("bad.json"));
+    assert_int_equal(run_cli(args, &so, &se), AC_ERR_ARG);
+    assert_non_null(strstr(se, "--sizes: 'x'"));
+    free(so);
+    free(se);
+    snprintf(args, sizeof args, "discover --model '%s' --data '%s' %s --algo circuit-probe --out '%s'", model_dir,
+             data_path, DATA_OPTS, tmp("bad.json"));
+    assert_int_equal(run_cli(args, &so, &se), AC_ERR_ARG);
+    assert_non_null(strstr(se, "needs --sizes"));
+    free(so);
+    free(se);
+}
+
 static void test_discover_positions_and_combined(void **state) {
     (void)state;
     const char *out = tmp("pos.json");
@@ -481,6 +550,7 @@ static void test_interrupt(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discover_eap_matches_library),
+        cmocka_unit_test(test_discover_probe_matches_library),
         cmocka_unit_test(test_discover_positions_and_combined),
         cmocka_unit_test(test_random_deterministic),
         cmocka_unit_test(test_evaluate_matches_library),

@@ -47,6 +47,8 @@ static const algo_def algos[] = {
     {"exact", ac_algo_exact, NULL, 1, "exact patching of every edge alone"},
     {"activation-magnitude", NULL, run_actmag, 1, "|mean clean output| of each edge's source"},
     {"random", NULL, run_random, 0, "uniform [0, 1) seeded by --seed"},
+    {"probe", ac_algo_probe, NULL, 1, "subnetwork probing: learned hard-concrete masks (Adam)"},
+    {"circuit-probe", ac_algo_circuit_probe, NULL, 1, "subnetwork probing at each of --sizes"},
     {"ground-truth", NULL, run_truth, 0, "1 on the edges of --official FILE, 0 elsewhere"},
     {NULL, NULL, NULL, 0, NULL},
 };
@@ -76,12 +78,14 @@ static void discover_usage(FILE *f) {
             "  --acdc-all-batches    ACDC measures over every batch (default: the first, as\n"
             "                        auto-circuit)\n"
             "  --official FILE       ground-truth edges for --algo ground-truth (scores or\n"
-            "                        ground-truth file)\n"
+            "                        ground-truth file); for circuit-probe, the size 'true'\n"
             "  --positions           one edge per token position (prompts of one length)\n"
             "                        (default: edges shared by all positions)\n"
             "  --combined-qkv        one input per head instead of separate Q/K/V (default\n"
             "                        separate)\n"
-            "  --seed S              also seeds --algo random (default 42)\n"
+            "  --seed S              also seeds --algo random and probe (default 42)\n"
+            "  --no-prefix-cache     run full prompts even when every prompt shares a prefix\n"
+            "                        (default: cache it, with resample ablation)\n"
             "  --out FILE            scores file to write (default scores.json)\n"
             "  --top N               edges listed in the summary (default 10)\n"
             "  --no-timing           leave the wall time out of the scores file, so identical\n"
@@ -89,8 +93,36 @@ static void discover_usage(FILE *f) {
             "  --quiet               no progress and no summary (default: both)\n"
             "  -h, --help            this help\n"
             "\n"
+            "\n"
+            "probe and circuit-probe (auto-circuit's subnetwork_probing_prune_scores):\n"
+            "  --epochs N            epochs, one Adam step per batch (default 20)\n"
+            "  --lr X                Adam learning rate (default 0.1)\n"
+            "  --lambda X            weight of the sparsity regularizer (default 10)\n"
+            "  --init X              initial mask logit (default ln 5 for probe, -ln 5 for\n"
+            "                        circuit-probe; tree mode flips the sign)\n"
+            "  --circuit-size N      regularize towards N edges (default: expected count)\n"
+            "  --tree                tree mode: clean input, masks learn what to ablate\n"
+            "                        (default: edge mode, corrupt input)\n"
+            "  --probe-target NAME   kl-div, mse, answer, wrong-answer, correct-percent,\n"
+            "                        logit-diff-percent (default kl-div)\n"
+            "  --mask-fn NAME        hard-concrete, sigmoid, none (default hard-concrete)\n"
+            "  --avoid FILE          edges (ground-truth schema) to keep out of the circuit\n"
+            "  --avoid-lambda X      weight of the avoid penalty (default 1)\n"
+            "  --sizes LIST          circuit-probe sizes, e.g. 10,100,true (true: the\n"
+            "                        --official circuit's edge count)\n"
+            "  Probe patch values: token-wise mean over the corrupt prompts (as auto-circuit)\n"
+            "  unless --ablation is given.\n"
+            "\n"
             "--data is not needed by random and ground-truth.\n\n%s",
             ac_cli_data_help);
+}
+
+static int parse_one_double(const char *opt, const char *v, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || x != x) return ac_cli_usage_error("%s: expected a number, got '%s'", opt, v), -1;
+    *out = x;
+    return 0;
 }
 
 static int parse_val_kind(const char *opt, const char *v, ac_val_kind *out) {
@@ -143,7 +175,9 @@ static void print_summary(const ac_cli_session *s, const algo_def *a, const floa
 int ac_cli_discover(int argc, char **argv) {
     const char *model_path = NULL, *algo = "eap", *official = NULL, *out = "scores.json", *v;
     long top = 10, steps = 5;
-    int positions = 0, combined = 0, quiet = 0, no_timing = 0;
+    int positions = 0, combined = 0, quiet = 0, no_timing = 0, no_prefix_cache = 0;
+    int ablation_given = 0;
+    const char *avoid = NULL, *sizes_arg = NULL;
     double mask_val = 0, *taus = NULL;
     size_t n_taus = 0;
     ac_discover_opts o;
@@ -160,6 +194,8 @@ int ac_cli_discover(int argc, char **argv) {
         else if (!strcmp(argv[i], "--combined-qkv")) combined = 1;
         else if (!strcmp(argv[i], "--quiet")) quiet = 1;
         else if (!strcmp(argv[i], "--no-timing")) no_timing = 1;
+        else if (!strcmp(argv[i], "--no-prefix-cache")) no_prefix_cache = 1;
+        else if (!strcmp(argv[i], "--tree")) o.probe_tree = 1;
         else if (!strcmp(argv[i], "--acdc-mse")) o.acdc_mse = 1;
         else if (!strcmp(argv[i], "--acdc-all-batches")) o.acdc_all_batches = 1;
         else if ((r = ac_cli_data_option(argc, argv, &i, &d))) {
@@ -168,8 +204,39 @@ int ac_cli_discover(int argc, char **argv) {
         else if ((r = ac_cli_opt(argc, argv, &i, "--algo", &v))) algo = v;
         else if ((r = ac_cli_opt(argc, argv, &i, "--official", &v))) official = v;
         else if ((r = ac_cli_opt(argc, argv, &i, "--out", &v))) out = v;
-        else if ((r = ac_cli_opt(argc, argv, &i, "--ablation", &v))) {
+        else if ((r = ac_cli_opt(argc, argv, &i, "--avoid", &v))) avoid = v;
+        else if ((r = ac_cli_opt(argc, argv, &i, "--sizes", &v))) sizes_arg = v;
+        else if ((r = ac_cli_opt(argc, argv, &i, "--epochs", &v))) {
+            long ep;
+            if (r > 0 && ac_cli_int("--epochs", v, 1, 100000000, &ep)) goto usage_fail;
+            if (r > 0) o.probe_epochs = (int)ep;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--circuit-size", &v))) {
+            long cs;
+            if (r > 0 && ac_cli_int("--circuit-size", v, 1, 2000000000, &cs)) goto usage_fail;
+            if (r > 0) o.probe_circuit_size = (size_t)cs;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--lr", &v))) {
+            if (r > 0 && parse_one_double("--lr", v, &o.probe_lr)) goto usage_fail;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--lambda", &v))) {
+            if (r > 0 && parse_one_double("--lambda", v, &o.probe_lambda)) goto usage_fail;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--init", &v))) {
+            if (r > 0 && parse_one_double("--init", v, &o.probe_init)) goto usage_fail;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--avoid-lambda", &v))) {
+            if (r > 0 && parse_one_double("--avoid-lambda", v, &o.probe_avoid_lambda)) goto usage_fail;
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--probe-target", &v))) {
+            ac_error e2;
+            if (r > 0 && ac_probe_target_from_name(v, &o.probe_target, &e2)) {
+                ac_cli_usage_error("--probe-target: %s", e2.msg);
+                goto usage_fail;
+            }
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--mask-fn", &v))) {
+            ac_error e2;
+            if (r > 0 && ac_mask_fn_from_name(v, &o.probe_mask_fn, &e2)) {
+                ac_cli_usage_error("--mask-fn: %s", e2.msg);
+                goto usage_fail;
+            }
+        } else if ((r = ac_cli_opt(argc, argv, &i, "--ablation", &v))) {
             if (r > 0 && ac_cli_parse_ablation(v, &o.ablation)) goto usage_fail;
+            ablation_given = 1;
         } else if ((r = ac_cli_opt(argc, argv, &i, "--grad", &v))) {
             if (r > 0 && parse_val_kind("--grad", v, &o.grad_function)) goto usage_fail;
         } else if ((r = ac_cli_opt(argc, argv, &i, "--answer", &v))) {
@@ -213,14 +280,25 @@ int ac_cli_discover(int argc, char **argv) {
         ac_cli_usage_error("discover: --model PATH is required");
         goto usage_fail;
     }
-    if (official && strcmp(a->name, "ground-truth")) {
-        ac_cli_usage_error("discover: --official is for --algo ground-truth");
+    const int is_cprobe = !strcmp(a->name, "circuit-probe");
+    const int is_probe = is_cprobe || !strcmp(a->name, "probe");
+    if (official && strcmp(a->name, "ground-truth") && !is_cprobe) {
+        ac_cli_usage_error("discover: --official is for --algo ground-truth and circuit-probe");
         goto usage_fail;
     }
     if (!strcmp(a->name, "ground-truth") && !official) {
         ac_cli_usage_error("discover: --algo ground-truth needs --official FILE");
         goto usage_fail;
     }
+    if (is_cprobe && !sizes_arg) {
+        ac_cli_usage_error("discover: --algo circuit-probe needs --sizes LIST");
+        goto usage_fail;
+    }
+    if ((sizes_arg && !is_cprobe) || (avoid && !is_probe)) {
+        ac_cli_usage_error("discover: --sizes and --avoid are for --algo probe / circuit-probe");
+        goto usage_fail;
+    }
+    if (is_probe && ablation_given) o.probe_ablation = o.ablation;
     const int need_data = a->needs_data || positions;
     if (need_data && d.n_paths == 0) {
         ac_cli_usage_error("discover: --data FILE.json is required for --algo %s", a->name);
@@ -244,7 +322,8 @@ int ac_cli_discover(int argc, char **argv) {
     }
     float *scores = ac_calloc(s.g->n_edges, sizeof *scores);
     size_t *order = ac_calloc(s.g->n_edges, sizeof *order);
-    uint8_t *off = NULL;
+    uint8_t *off = NULL, *avoid_mask = NULL;
+    size_t *sizes = NULL;
     ac_scores_file *sf = NULL;
     if (!scores || !order) {
         rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory for %zu edges", s.g->n_edges);
@@ -261,6 +340,57 @@ int ac_cli_discover(int argc, char **argv) {
             goto done;
         o.official = off;
     }
+    if (avoid) {
+        ac_scores_file *af = NULL;
+        avoid_mask = ac_calloc(s.g->n_edges, 1);
+        if (!avoid_mask) {
+            rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory");
+            goto done;
+        }
+        rc = ac_scores_file_read(avoid, &af, &err);
+        if (!rc) rc = ac_scores_file_to_graph(af, s.g, avoid, NULL, avoid_mask, &err);
+        ac_scores_file_free(af);
+        if (rc) goto done;
+        o.probe_avoid = avoid_mask;
+    }
+    if (sizes_arg) {
+        size_t n_sizes = 1;
+        for (const char *p = sizes_arg; *p; p++) n_sizes += *p == ',';
+        sizes = ac_calloc(n_sizes, sizeof *sizes);
+        if (!sizes) {
+            rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory");
+            goto done;
+        }
+        size_t k = 0;
+        for (const char *p = sizes_arg; *p;) {
+            const char *q = strchr(p, ',');
+            size_t len = q ? (size_t)(q - p) : strlen(p);
+            char tok[32];
+            snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), p);
+            if (!strcmp(tok, "true")) {
+                if (!off) {
+                    rc = ac_error_set(&err, AC_ERR_ARG, NULL, "--sizes: 'true' needs --official FILE");
+                    goto done;
+                }
+                size_t cnt = 0;
+                for (size_t e = 0; e < s.g->n_edges; e++) cnt += off[e] != 0;
+                sizes[k++] = cnt;
+            } else {
+                char *end;
+                long val = strtol(tok, &end, 10);
+                if (!*tok || *end || val < 1 || (size_t)val > s.g->n_edges) {
+                    rc = ac_error_set(&err, AC_ERR_ARG, NULL, "--sizes: '%s' is not an edge count in 1..%zu or 'true'",
+                                      tok, s.g->n_edges);
+                    goto done;
+                }
+                sizes[k++] = (size_t)val;
+            }
+            p = q ? q + 1 : p + len;
+        }
+        o.probe_sizes = sizes;
+        o.n_probe_sizes = k;
+    }
+    if (no_prefix_cache && s.ctx) ac_algo_ctx_set_prefix_cache(s.ctx, 0);
     const double t0 = ac_cli_seconds();
     algo_env env = {.ctx = s.ctx, .g = s.g, .o = &o};
     rc = a->ctx_fn ? a->ctx_fn(s.ctx, &o, scores, &err) : a->own_fn(&env, scores, &err);
@@ -273,6 +403,20 @@ int ac_cli_discover(int argc, char **argv) {
     json_object_set_new(x, "acdc_mse", json_boolean(o.acdc_mse));
     json_object_set_new(x, "acdc_all_batches", json_boolean(o.acdc_all_batches));
     json_object_set_new(x, "positions", json_boolean(positions));
+    if (s.ctx)
+        json_object_set_new(x, "prefix_cache",
+                            json_integer((json_int_t)(no_prefix_cache ? 0 : ac_algo_ctx_prefix_len(s.ctx))));
+    if (is_probe) {
+        json_object_set_new(x, "epochs", json_integer(o.probe_epochs));
+        json_object_set_new(x, "lr", json_real(o.probe_lr));
+        json_object_set_new(x, "lambda", json_real(o.probe_lambda));
+        json_object_set_new(x, "tree", json_boolean(o.probe_tree));
+        json_object_set_new(x, "probe_target", json_string(ac_probe_target_name(o.probe_target)));
+        json_object_set_new(x, "mask_fn", json_string(ac_mask_fn_name(o.probe_mask_fn)));
+        if (o.probe_circuit_size)
+            json_object_set_new(x, "circuit_size", json_integer((json_int_t)o.probe_circuit_size));
+        if (sizes_arg) json_object_set_new(x, "sizes", json_string(sizes_arg));
+    }
     if (official) json_object_set_new(x, "official", json_string(official));
     char *extra_json = json_dumps(x, JSON_COMPACT);
     json_decref(x);
@@ -308,6 +452,8 @@ int ac_cli_discover(int argc, char **argv) {
 done:
     ac_scores_file_free(sf);
     ac_free(off);
+    ac_free(avoid_mask);
+    ac_free(sizes);
     ac_free(scores);
     ac_free(order);
     ac_free(taus);

@@ -33,6 +33,8 @@ static void evaluate_usage(FILE *f) {
             "                        (trapezoid) against these edges (default none)\n"
             "  --out FILE            curve file to write (default curve.json)\n"
             "  --no-timing           leave the wall time out of the curve file (default: recorded)\n"
+            "  --no-prefix-cache     run full prompts even when every prompt shares a prefix\n"
+            "                        (default: cache it, with resample ablation)\n"
             "  --quiet               no progress and no table (default: both)\n"
             "  -h, --help            this help\n\n%s",
             ac_cli_data_help);
@@ -100,7 +102,7 @@ static void print_table(const ac_eval_point *p, size_t n) {
 
 int ac_cli_evaluate(int argc, char **argv) {
     const char *model_path = NULL, *scores_path = NULL, *gt_path = NULL, *out = "curve.json", *counts_arg = NULL, *v;
-    int quiet = 0, no_timing = 0;
+    int quiet = 0, no_timing = 0, no_prefix_cache = 0;
     ac_eval_opts eo = {.tree = 0, .ablation = AC_ABLATION_RESAMPLE};
     ac_cli_data_args d;
     ac_cli_data_init(&d);
@@ -111,6 +113,7 @@ int ac_cli_evaluate(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--signed")) eo.signed_rank = 1;
         else if (!strcmp(argv[i], "--quiet")) quiet = 1;
+        else if (!strcmp(argv[i], "--no-prefix-cache")) no_prefix_cache = 1;
         else if (!strcmp(argv[i], "--no-timing")) no_timing = 1;
         else if ((r = ac_cli_data_option(argc, argv, &i, &d))) {
             if (r < 0) return AC_ERR_ARG;
@@ -157,6 +160,7 @@ int ac_cli_evaluate(int argc, char **argv) {
         goto done;
     }
     if ((rc = ac_cli_session_open(&s, model_path, &d, 1, sf->separate_qkv, sf->seq_len, &prog, &err))) goto done;
+    if (no_prefix_cache) ac_algo_ctx_set_prefix_cache(s.ctx, 0);
     const ac_graph *g = s.g;
     scores = ac_malloc(g->n_edges * sizeof *scores);
     all = ac_malloc(g->n_edges);

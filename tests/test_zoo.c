@@ -4,7 +4,9 @@
  * shipped copies equal regenerated ones. */
 #include "ac_test.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,25 +124,31 @@ static zoo_result check_model(const char *name, size_t expect_n_gt) {
         ac_algo_ctx *c;
         assert_ac_ok(ac_algo_ctx_create(&c, f.m, f.g, split, &err), &err);
         ac_eval_opts eo = {.tree = 1, .ablation = AC_ABLATION_RESAMPLE};
-        ac_eval_point full, gt, comp;
-        /* the whole model (tree patching with every edge kept = the clean run) */
+        ac_eval_point full;
+        /* the whole model (tree patching with every edge kept = the clean run): accuracy
+         * on all 256 prompts */
         assert_ac_ok(ac_evaluate_circuit(c, all, &eo, &full, &err), &err);
-        assert_ac_ok(ac_evaluate_circuit(c, f.gt, &eo, &gt, &err), &err);
-        assert_ac_ok(ac_evaluate_circuit(c, complement, &eo, &comp, &err), &err);
-        printf("%s %s: accuracy %.1f%%, logit diff %.4f; ground truth alone %.4f%% (accuracy %.1f%%), "
-               "complement alone %.4f%%\n",
-               name, sp ? "test" : "train", full.correct_percent, full.logit_diff, gt.logit_diff_percent,
-               gt.correct_percent, comp.logit_diff_percent);
+        printf("%s %s: accuracy %.1f%%, logit diff %.4f\n", name, sp ? "test" : "train", full.correct_percent,
+               full.logit_diff);
         assert_true(full.correct_percent >= 99.0);
         assert_true(full.logit_diff > 7.0);
-        assert_true(gt.logit_diff_percent >= 95.0);
-        assert_true(comp.logit_diff_percent <= 5.0);
-        /* by construction the ground truth reproduces the model exactly and its
-         * complement turns the prediction into the corrupt answer */
-        assert_close(gt.logit_diff_percent, 100.0, 1e-4, 0);
-        assert_close(gt.kl, 0.0, 1e-6, 0);
-        assert_true(comp.logit_diff_percent < -90.0);
-        if (sp == 0) res.gt_percent = gt.logit_diff_percent, res.complement_percent = comp.logit_diff_percent;
+        if (sp == 0) {
+            /* the ground truth alone, and its complement alone (train split) */
+            ac_eval_point gt, comp;
+            assert_ac_ok(ac_evaluate_circuit(c, f.gt, &eo, &gt, &err), &err);
+            assert_ac_ok(ac_evaluate_circuit(c, complement, &eo, &comp, &err), &err);
+            printf("  ground truth alone %.4f%% (accuracy %.1f%%, KL %.3g), complement alone %.4f%%\n",
+                   gt.logit_diff_percent, gt.correct_percent, gt.kl, comp.logit_diff_percent);
+            assert_true(gt.logit_diff_percent >= 95.0);
+            assert_true(comp.logit_diff_percent <= 5.0);
+            /* by construction the ground truth reproduces the model exactly and its
+             * complement turns the prediction into the corrupt answer */
+            assert_close(gt.logit_diff_percent, 100.0, 1e-4, 0);
+            assert_close(gt.kl, 0.0, 1e-6, 0);
+            assert_true(comp.logit_diff_percent < -90.0);
+            res.gt_percent = gt.logit_diff_percent;
+            res.complement_percent = comp.logit_diff_percent;
+        }
 
         if (sp == 0) {
             /* exact patching: the ground truth is exactly the set of non-zero effects */
@@ -197,8 +205,11 @@ static zoo_result check_model(const char *name, size_t expect_n_gt) {
     uint8_t *gtc = calloc(gc->n_edges, 1);
     size_t n_gtc;
     assert_ac_ok(ac_zoo_ground_truth(name, gc, gtc, &n_gtc, &err), &err);
+    ac_split first = *ac_dataset_split(f.ds, AC_SPLIT_TRAIN); /* its first batch is enough here */
+    first.n_batches = 1;
+    first.n_prompts = first.last_batch_size = first.batches[0].batch_size;
     ac_algo_ctx *c;
-    assert_ac_ok(ac_algo_ctx_create(&c, f.m, gc, ac_dataset_split(f.ds, AC_SPLIT_TRAIN), &err), &err);
+    assert_ac_ok(ac_algo_ctx_create(&c, f.m, gc, &first, &err), &err);
     ac_discover_opts o;
     ac_discover_opts_default(&o);
     float *exact = calloc(gc->n_edges, sizeof(float));
@@ -263,7 +274,10 @@ static const char *shipped(size_t i, const char *name) {
 static void test_deterministic(void **state) {
     (void)state;
     for (const char *const *z = ac_zoo_names(); *z; z++) {
-        const char *a = default_zoo(*z), *b = write_zoo(*z, "again", AC_ZOO_DEFAULT_PROMPTS, AC_ZOO_DEFAULT_SEED);
+        /* (test_shipped_files compares the default files with the committed ones) */
+        char a[1024];
+        snprintf(a, sizeof a, "%s", write_zoo(*z, "a", 16, 7));
+        const char *b = write_zoo(*z, "b", 16, 7);
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
             assert_same_file(ac_test_path(a, files[i][0]), ac_test_path(b, files[i][0]));
         /* another seed gives other prompts; the same seed the same ones */
@@ -418,6 +432,11 @@ static void test_cli(void **state) {
 }
 
 int main(void) {
+    /* The zoo models are tiny: threads only add synchronisation (several times the
+     * work under the sanitizers on a busy machine). The shipped files, written by the
+     * CLI with threads, must still equal the ones written here with one. */
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_induction),     cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_shipped_files),

@@ -58,7 +58,8 @@ typedef struct ac_zoo_prompts {
 
 /* Generate n prompt pairs from `seed` (splitmix64; same seed, same prompts everywhere).
  * *out owned by the caller (ac_zoo_prompts_free). Errors: AC_ERR_ARG (unknown name,
- * n == 0 or n > AC_ZOO_MAX_PROMPTS), AC_ERR_NOMEM. */
+ * n == 0 or n > AC_ZOO_MAX_PROMPTS), AC_ERR_NOMEM, AC_ERR_INTERNAL (a generator could not
+ * meet its constraints; cannot happen with the shipped designs). */
 int ac_zoo_prompts_make(const char *name, size_t n, uint64_t seed, ac_zoo_prompts **out,
                         ac_error *err);
 void ac_zoo_prompts_free(ac_zoo_prompts *p);

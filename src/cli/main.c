@@ -42,6 +42,7 @@ static const ac_cli_command commands[] = {
     {"discover", "score every edge of the circuit graph with an algorithm", ac_cli_discover},
     {"evaluate", "faithfulness curve of a scores file (and ROC against a ground truth)", ac_cli_evaluate},
     {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
+    {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

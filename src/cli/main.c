@@ -39,6 +39,8 @@ static const ac_cli_command commands[] = {
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
+    {"make-dataset", "generate a benchmark dataset (ioi, greater-than, docstring, induction)", ac_cli_make_dataset},
+    {"official-circuit", "write a published circuit (IOI, greater-than, docstring) as a ground truth", ac_cli_official_circuit},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

@@ -13,5 +13,6 @@
 #include "autocircuit/algos.h"
 #include "autocircuit/scores.h"
 #include "autocircuit/zoo.h"
+#include "autocircuit/tasks.h"
 
 #endif

@@ -43,6 +43,8 @@ static const ac_cli_command commands[] = {
     {"evaluate", "faithfulness curve of a scores file (and ROC against a ground truth)", ac_cli_evaluate},
     {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
     {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
+    {"make-dataset", "generate a benchmark dataset (ioi, greater-than, docstring, induction)", ac_cli_make_dataset},
+    {"official-circuit", "write a published circuit (IOI, greater-than, docstring) as a ground truth", ac_cli_official_circuit},
     {NULL, NULL, NULL}, /* sentinel */
 };
 
@@ -54,7 +56,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n");
     for (size_t i = 0; commands[i].name; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].help);
     fprintf(f,
             "\n"
             "Run 'autocircuit COMMAND --help' for a command's options.\n"

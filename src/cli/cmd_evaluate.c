@@ -268,7 +268,12 @@ int ac_cli_evaluate(int argc, char **argv) {
                s.split->n_prompts, split_name, c.patch, c.ablation, seconds);
         printf("full model logit diff: clean %.6g, corrupt %.6g\n", clean_pt.logit_diff, corrupt_pt.logit_diff);
         print_table(points, n_counts);
-        printf("AUC logit diff %.6g (log edge axis %.6g); AUC KL (log-log) %.6g\n", auc, auc_log, auc_kl);
+        if (auc == auc)
+            printf("AUC logit diff %.6g (log edge axis %.6g); AUC KL (log-log) %.6g\n", auc, auc_log, auc_kl);
+        else
+            printf("AUC: not defined on this curve (%zu point(s); it needs the 0-edge point and at\n"
+                   "least one more: try --edge-counts all)\n",
+                   n_counts);
         if (official)
             printf("ROC AUC %.6g against %s (%zu of %zu edges)\n", roc_auc, gt_path, n_official, g->n_edges);
         printf("wrote %s\n", out);

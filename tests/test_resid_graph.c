@@ -1045,6 +1045,36 @@ static void test_prefix_cache(void **state) {
         }
 }
 
+/* autocircuit info: the residual graph's sizes come from the real graph; --residual
+ * lists its edges */
+static void test_cli_info(void **state) {
+    (void)state;
+    ac_model *m = make_model(M_GPT2);
+    const char *dir = ac_test_path(ac_test_tmpdir(), "gpt2-tiny");
+    ac_error err;
+    assert_ac_ok(ac_model_save(m, dir, &err), &err);
+    ac_model_free(m);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' info --model '%s' --seq-len 3 --residual", ac_test_cli(), dir);
+    char *out = NULL;
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    assert_non_null(out);
+    static const char *const want[] = {"14 sources, 4 destinations, 14 edges (node-level residual graph)",
+                                       ", 42 residual\n", "residual graph edges\n",
+                                       "     0  Resid Start->Resid Mid 0\n", "     5  Resid Mid 0->Resid Post 0\n",
+                                       "     7  Resid Post 0->Resid Mid 1\n", "    13  MLP 1->Resid End\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(out, want[i])) fail_msg("info output lacks '%s':\n%s", want[i], out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' info --model '%s' --json --residual", ac_test_cli(), dir);
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    static const char *const want_json[] = {"\"residual_graph_edges\": 14", "\"residual_graph_sources\": 14",
+                                            "\"residual_graph_destinations\": 4", "\"MLP 0->Resid Post 0\""};
+    for (size_t i = 0; i < sizeof want_json / sizeof *want_json; i++)
+        if (!strstr(out, want_json[i])) fail_msg("info --json output lacks '%s':\n%s", want_json[i], out);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2_small_names_order_counts),
@@ -1061,6 +1091,7 @@ int main(void) {
         cmocka_unit_test(test_evaluate_and_baselines),
         cmocka_unit_test(test_probing_runs),
         cmocka_unit_test(test_prefix_cache),
+        cmocka_unit_test(test_cli_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

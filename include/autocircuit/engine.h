@@ -73,7 +73,9 @@ typedef struct ac_forward_opts {
      * from the activations cached by the previous forward of this run, which must have
      * had the same tokens and patch values, and masks that differ only on destinations
      * at or after the start. `in` must be the same batch. Sources produced before the
-     * start keep their recorded values (and are not written to `record`). */
+     * start keep their recorded values (and are not written to `record`). A destination's
+     * changes are covered by starting at its `layer`, at the MLP for MLP and (residual
+     * graph) Resid Mid destinations. */
     int partial;
     int start_block;
     int start_mlp;

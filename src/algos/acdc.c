@@ -53,12 +53,12 @@ static int acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_err
         for (int dd = g->n_dest - 1; dd >= 0; dd--) {
             const ac_dest_node *dn = &g->dests[dd];
             for (int p = npos - 1; p >= 0; p--) {
-                for (int s = dn->n_in - 1; s >= 0; s--) {
+                for (int s = dn->src_begin + dn->n_in - 1; s >= dn->src_begin; s--) {
                     const size_t e = ac_graph_edge_index(g, p, dd, s);
                     c->masks[e] = 1.0f;
                     double faith = prev;
                     if (p >= p0) {
-                        if ((rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, dn->kind == AC_DEST_MLP,
+                        if ((rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, ac__algo_dest_at_mlp(dn),
                                                  c->logits, err)))
                             return rc;
                         if ((rc = faithfulness(c, o->acdc_mse, B, &faith, err))) return rc;

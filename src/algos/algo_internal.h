@@ -48,6 +48,13 @@ int ac__algo_pos0(const ac_algo_ctx *c);
  * not start with the cached prefix. */
 int ac__algo_tokens(ac_algo_ctx *c, const ac_batch *b, int clean, ac_tokens *in, ac_error *err);
 
+/* Whether a partial re-run after a change of destination dn's masks starts at its
+ * block's MLP (MLP inputs, the residual graph's Resid Mid) or at the block's start
+ * (dn->layer is the block either way). */
+static inline int ac__algo_dest_at_mlp(const ac_dest_node *dn) {
+    return dn->kind == AC_DEST_MLP || dn->kind == AC_DEST_RESID_MID;
+}
+
 /* A partial re-run (ac_forward_opts.partial) of the clean side of b from `start_block`
  * with last-position logits. */
 int ac__algo_rerun(ac_algo_ctx *c, const ac_batch *b, const float *masks, const float *patch,

@@ -30,10 +30,10 @@ static int exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_er
                     done += (size_t)dn->n_in;
                     continue;
                 }
-                for (int s = dn->n_in - 1; s >= 0; s--) {
+                for (int s = dn->src_begin + dn->n_in - 1; s >= dn->src_begin; s--) {
                     const size_t e = ac_graph_edge_index(g, p, dd, s);
                     c->masks[e] = 1.0f;
-                    rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, dn->kind == AC_DEST_MLP, c->logits, err);
+                    rc = ac__algo_rerun(c, b, c->masks, c->patch, dn->layer, ac__algo_dest_at_mlp(dn), c->logits, err);
                     c->masks[e] = 0.0f;
                     double loss;
                     if (rc || (rc = ac__algo_loss(c, b, o, c->logits, &loss, NULL, err))) return rc;

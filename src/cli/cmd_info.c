@@ -7,14 +7,15 @@
 
 static void info_usage(FILE *f) {
     fprintf(f,
-            "usage: autocircuit info --model PATH [--seq-len N] [--json]\n"
+            "usage: autocircuit info --model PATH [--seq-len N] [--residual] [--json]\n"
             "\n"
-            "Print a model's architecture and the sizes of its circuit graph: sources,\n"
+            "Print a model's architecture and the sizes of its circuit graphs: sources,\n"
             "destinations and edges with separate and with combined Q/K/V inputs, the\n"
             "node-level residual graph, and per-position edge counts.\n"
             "\n"
             "  --model PATH   Hugging Face directory or llama2.c checkpoint (required)\n"
             "  --seq-len N    also count per-token-position edges for N positions (default: none)\n"
+            "  --residual     also list the residual graph's edges, in edge order\n"
             "  --json         print JSON instead of text\n"
             "  -h, --help     this help\n");
 }
@@ -43,7 +44,7 @@ static const char *act_name(ac_act_kind k) {
 int ac_cli_info(int argc, char **argv) {
     const char *model_path = NULL, *v;
     long seq_len = 0;
-    int as_json = 0;
+    int as_json = 0, list_residual = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -51,6 +52,8 @@ int ac_cli_info(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             as_json = 1;
+        } else if (!strcmp(argv[i], "--residual")) {
+            list_residual = 1;
         } else if ((r = ac_cli_opt(argc, argv, &i, "--model", &v))) {
             if (r < 0) return AC_ERR_ARG;
             model_path = v;
@@ -73,7 +76,17 @@ int ac_cli_info(int argc, char **argv) {
     }
     o.separate_qkv = 0;
     if (ac_graph_build(&gc, c, &o, NULL)) gc = NULL; /* not defined for grouped-query models */
-    const size_t resid = ac_graph_residual_edge_count(c);
+    ac_graph *gr = NULL;
+    ac_graph_opts ro = ac_graph_default_opts();
+    ro.residual = 1;
+    if (ac_graph_build(&gr, c, &ro, &err)) {
+        ac_graph_free(g);
+        ac_graph_free(gc);
+        ac_model_free(m);
+        return ac_cli_fail(&err);
+    }
+    const size_t resid = gr->n_edges;
+    char ename[80];
     if (as_json) {
         json_t *j = json_object();
         json_object_set_new(j, "path", json_string(model_path));
@@ -100,11 +113,21 @@ int ac_cli_info(int argc, char **argv) {
         json_object_set_new(gj, "destinations_combined_qkv", gc ? json_integer(gc->n_dest) : json_null());
         json_object_set_new(gj, "edges_combined_qkv", gc ? json_integer((json_int_t)gc->n_edges) : json_null());
         json_object_set_new(gj, "residual_graph_edges", json_integer((json_int_t)resid));
+        json_object_set_new(gj, "residual_graph_sources", json_integer(gr->n_src));
+        json_object_set_new(gj, "residual_graph_destinations", json_integer(gr->n_dest));
         if (seq_len > 0) {
             json_object_set_new(gj, "seq_len", json_integer(seq_len));
             json_object_set_new(gj, "edges_per_position_total", json_integer((json_int_t)(g->n_edges * (size_t)seq_len)));
             json_object_set_new(gj, "edges_combined_qkv_per_position_total",
                                 gc ? json_integer((json_int_t)(gc->n_edges * (size_t)seq_len)) : json_null());
+            json_object_set_new(gj, "residual_graph_edges_per_position_total",
+                                json_integer((json_int_t)(resid * (size_t)seq_len)));
+        }
+        if (list_residual) {
+            json_t *arr = json_array();
+            for (size_t e = 0; e < gr->n_edges; e++)
+                json_array_append_new(arr, json_string(ac_graph_edge_name(gr, e, ename, sizeof ename)));
+            json_object_set_new(gj, "residual_graph_edge_names", arr);
         }
         json_object_set_new(j, "graph", gj);
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -129,15 +152,22 @@ int ac_cli_info(int argc, char **argv) {
                    gc->n_dest, gc->n_edges);
         else
             printf("              combined Q/K/V: not defined for grouped-query attention\n");
-        printf("              %zu edges in the node-level residual graph\n", resid);
+        printf("              %d sources, %d destinations, %zu edges (node-level residual graph)\n", gr->n_src,
+               gr->n_dest, resid);
         if (seq_len > 0) {
             printf("per position  %ld positions: %zu edges", seq_len, g->n_edges * (size_t)seq_len);
             if (gc) printf(" (%zu combined)", gc->n_edges * (size_t)seq_len);
-            printf("\n");
+            printf(", %zu residual\n", resid * (size_t)seq_len);
+        }
+        if (list_residual) {
+            printf("residual graph edges\n");
+            for (size_t e = 0; e < gr->n_edges; e++)
+                printf("  %4zu  %s\n", e, ac_graph_edge_name(gr, e, ename, sizeof ename));
         }
     }
     ac_graph_free(g);
     ac_graph_free(gc);
+    ac_graph_free(gr);
     ac_model_free(m);
     return 0;
 }

@@ -1,11 +1,12 @@
-/* The factorized circuit graph: nodes, graph layers, edge numbering and names. */
+/* The circuit graphs (factorized and node-level residual): nodes, graph layers, edge
+ * numbering and names. */
 #include "autocircuit/graph.h"
 
 #include <stdio.h>
 #include <string.h>
 
 ac_graph_opts ac_graph_default_opts(void) {
-    ac_graph_opts o = {.separate_qkv = 1, .seq_len = 0};
+    ac_graph_opts o = {.separate_qkv = 1, .seq_len = 0, .residual = 0};
     return o;
 }
 
@@ -18,6 +19,10 @@ void ac_graph_free(ac_graph *g) {
     ac_free(g->mlp_dest);
     ac_free(g->head_src);
     ac_free(g->mlp_src);
+    ac_free(g->resid_pre_src);
+    ac_free(g->resid_mid_src);
+    ac_free(g->resid_mid_dest);
+    ac_free(g->resid_post_dest);
     ac_free(g);
 }
 
@@ -32,6 +37,72 @@ static void add_dest(ac_graph *g, ac_dest_kind kind, int layer, int head, int gr
     d->graph_layer = graph_layer;
 }
 
+static void add_src(ac_graph *g, ac_src_kind kind, int layer, int head, int graph_layer,
+                    const char *name) {
+    ac_src_node *s = &g->srcs[g->n_src];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->kind = kind;
+    s->layer = layer;
+    s->head = head;
+    s->graph_layer = graph_layer;
+    s->src_idx = g->n_src++;
+}
+
+/* Residual destination fed by sources first .. n_src-1 (every source added since). */
+static void add_resid_dest(ac_graph *g, ac_dest_kind kind, int layer, int graph_layer, int first,
+                           const char *name) {
+    add_dest(g, kind, layer, -1, graph_layer, name);
+    ac_dest_node *d = &g->dests[g->n_dest - 1];
+    d->src_begin = first;
+    d->n_in = g->n_src - first;
+}
+
+/* The node-level residual graph (auto-circuit's simple_graph_nodes). Graph layers: the
+ * residual entering block b and its heads share one layer, Resid Mid b (destination and
+ * source) and MLP b the next, Resid Post b the next (shared with block b+1's heads);
+ * edges join consecutive layers only. */
+static void build_residual(ac_graph *g, const ac_config *cfg) {
+    const int L = cfg->n_layer, H = cfg->n_head;
+    char name[32];
+    int gl = 0, pre = 0;
+    add_src(g, AC_SRC_RESID_START, -1, -1, gl, "Resid Start");
+    for (int l = 0; l < L; l++) {
+        g->resid_pre_src[l] = pre;
+        g->attn_dest_begin[l] = g->attn_dest_end[l] = g->n_dest;
+        g->mlp_dest[l] = -1;
+        g->mlp_src[l] = -1;
+        g->head_src[l] = g->n_src;
+        for (int h = 0; h < H; h++) {
+            snprintf(name, sizeof name, "A%d.%d", l, h);
+            add_src(g, AC_SRC_HEAD, l, h, gl, name);
+        }
+        int first = pre; /* the sources Resid Post b reads */
+        if (!cfg->attn_only) {
+            gl++;
+            snprintf(name, sizeof name, "Resid Mid %d", l);
+            g->resid_mid_dest[l] = g->n_dest;
+            add_resid_dest(g, AC_DEST_RESID_MID, l, gl, pre, name);
+            first = g->resid_mid_src[l] = g->n_src;
+            add_src(g, AC_SRC_RESID_MID, l, -1, gl, name);
+            snprintf(name, sizeof name, "MLP %d", l);
+            g->mlp_src[l] = g->n_src;
+            add_src(g, AC_SRC_MLP, l, -1, gl, name);
+        }
+        gl++;
+        const int last = l == L - 1;
+        if (last) snprintf(name, sizeof name, "Resid End");
+        else snprintf(name, sizeof name, "Resid Post %d", l);
+        g->resid_post_dest[l] = g->n_dest;
+        add_resid_dest(g, last ? AC_DEST_RESID_END : AC_DEST_RESID_POST, l + 1, gl, first, name);
+        if (!last) {
+            pre = g->n_src;
+            add_src(g, AC_SRC_RESID_POST, l, -1, gl, name);
+        }
+    }
+    g->n_graph_layers = gl + 1;
+}
+
 int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *opts,
                    ac_error *err) {
     *out = NULL;
@@ -39,7 +110,9 @@ int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *op
     if (o.seq_len < 0) return ac_error_set(err, AC_ERR_ARG, NULL, "graph: negative sequence length");
     const int L = cfg->n_layer, H = cfg->n_head, Hkv = cfg->n_kv_head;
     const int grouped = Hkv != H;
-    if (!o.separate_qkv && grouped)
+    o.residual = o.residual != 0;
+    if (o.residual) o.separate_qkv = 0; /* no Q/K/V destinations */
+    if (!o.separate_qkv && grouped && !o.residual)
         return ac_error_set(err, AC_ERR_UNSUPPORTED, NULL,
                             "graph: combined Q/K/V destinations are not defined for "
                             "grouped-query attention (%d query heads, %d key/value heads); "
@@ -52,9 +125,10 @@ int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *op
     g->n_kv_head = Hkv;
     g->seq_len = o.seq_len;
     g->separate_qkv = o.separate_qkv;
+    g->residual = o.residual;
     const int per_layer_dests = (o.separate_qkv ? H + 2 * Hkv : H) + (cfg->attn_only ? 0 : 1);
-    const size_t max_src = 1 + (size_t)L * (size_t)(H + 1);
-    const size_t max_dest = (size_t)L * (size_t)per_layer_dests + 1;
+    const size_t max_src = 1 + (size_t)L * (size_t)(H + 3);
+    const size_t max_dest = (size_t)L * (size_t)(per_layer_dests > 2 ? per_layer_dests : 2) + 1;
     g->srcs = ac_calloc(max_src, sizeof *g->srcs);
     g->dests = ac_calloc(max_dest, sizeof *g->dests);
     g->attn_dest_begin = ac_calloc((size_t)L, sizeof(int));
@@ -62,10 +136,29 @@ int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *op
     g->mlp_dest = ac_calloc((size_t)L, sizeof(int));
     g->head_src = ac_calloc((size_t)L, sizeof(int));
     g->mlp_src = ac_calloc((size_t)L, sizeof(int));
+    g->resid_pre_src = ac_calloc((size_t)L, sizeof(int));
+    g->resid_mid_src = ac_calloc((size_t)L, sizeof(int));
+    g->resid_mid_dest = ac_calloc((size_t)L, sizeof(int));
+    g->resid_post_dest = ac_calloc((size_t)L, sizeof(int));
     if (!g->srcs || !g->dests || !g->attn_dest_begin || !g->attn_dest_end || !g->mlp_dest ||
-        !g->head_src || !g->mlp_src) {
+        !g->head_src || !g->mlp_src || !g->resid_pre_src || !g->resid_mid_src || !g->resid_mid_dest ||
+        !g->resid_post_dest) {
         ac_graph_free(g);
         return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory building the graph");
+    }
+    for (int l = 0; l < L; l++)
+        g->resid_pre_src[l] = g->resid_mid_src[l] = g->resid_mid_dest[l] = g->resid_post_dest[l] = -1;
+    if (o.residual) {
+        build_residual(g, cfg);
+        size_t off = 0;
+        for (int d = 0; d < g->n_dest; d++) {
+            g->dests[d].edge_offset = off;
+            off += (size_t)g->dests[d].n_in;
+        }
+        g->n_edges_per_pos = off;
+        g->n_edges = off * (size_t)(o.seq_len > 0 ? o.seq_len : 1);
+        *out = g;
+        return AC_OK;
     }
 
     /* sources, in graph-layer order */
@@ -150,8 +243,10 @@ int ac_graph_build(ac_graph **out, const ac_config *cfg, const ac_graph_opts *op
 }
 
 size_t ac_graph_edge_index(const ac_graph *g, int pos, int dest, int src) {
-    if (dest < 0 || dest >= g->n_dest || src < 0 || src >= g->dests[dest].n_in) return (size_t)-1;
-    size_t e = g->dests[dest].edge_offset + (size_t)src;
+    if (dest < 0 || dest >= g->n_dest) return (size_t)-1;
+    const ac_dest_node *dn = &g->dests[dest];
+    if (src < dn->src_begin || src >= dn->src_begin + dn->n_in) return (size_t)-1;
+    size_t e = dn->edge_offset + (size_t)(src - dn->src_begin);
     if (g->seq_len > 0) {
         if (pos < 0 || pos >= g->seq_len) return (size_t)-1;
         e += (size_t)pos * g->n_edges_per_pos;
@@ -175,7 +270,7 @@ void ac_graph_edge_at(const ac_graph *g, size_t edge, int *pos, int *dest, int *
     }
     if (pos) *pos = p;
     if (dest) *dest = lo;
-    if (src) *src = (int)(e - g->dests[lo].edge_offset);
+    if (src) *src = g->dests[lo].src_begin + (int)(e - g->dests[lo].edge_offset);
 }
 
 char *ac_graph_edge_name(const ac_graph *g, size_t edge, char *buf, size_t n) {

@@ -21,16 +21,20 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     const size_t off = g->dests[dest0].edge_offset;
     const int N = (int)(BT * d);
     const size_t Td = (size_t)r->T * d;
+    /* the destinations' sources: rows src_begin .. src_begin+n_in-1 of the stacks */
+    const size_t s0 = (size_t)g->dests[dest0].src_begin * BT * d;
+    const float *D = r->D + s0;
+    float *gsrc = r->gsrc + s0;
     const size_t grow = r->masks_per_row ? g->n_edges : 0; /* per-row gradient stride */
     if (o->mask_grad) {
         if (g->seq_len == 0 && !r->masks_per_row) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, r->D, N,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, D, N,
                         1.0f, o->mask_grad + off, n_in);
         } else if (g->seq_len == 0) {
             for (int b = 0; b < r->B; b++) {
                 const size_t row = (size_t)b * Td;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)Td, 1.0f, G + row, N,
-                            r->D + row, N, 1.0f, o->mask_grad + (size_t)b * grow + off, n_in);
+                            D + row, N, 1.0f, o->mask_grad + (size_t)b * grow + off, n_in);
             }
         } else {
             for (int t = 0; t < r->T; t++) {
@@ -38,7 +42,7 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
                     float *Mg = o->mask_grad + (size_t)b * grow + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)d, 1.0f,
-                                G + row, N, r->D + row, N, 1.0f, Mg, n_in);
+                                G + row, N, D + row, N, 1.0f, Mg, n_in);
                 }
             }
         }
@@ -46,12 +50,12 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     if (r->any_active) {
         if (g->seq_len == 0 && !r->masks_per_row) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, N, n, -1.0f, r->masks + off,
-                        n_in, G, N, 1.0f, r->gsrc, N);
+                        n_in, G, N, 1.0f, gsrc, N);
         } else if (g->seq_len == 0) {
             for (int b = 0; b < r->B; b++) {
                 const size_t row = (size_t)b * Td;
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)Td, n, -1.0f,
-                            ac__run_mask_row(r, b) + off, n_in, G + row, N, 1.0f, r->gsrc + row, N);
+                            ac__run_mask_row(r, b) + off, n_in, G + row, N, 1.0f, gsrc + row, N);
             }
         } else {
             for (int t = 0; t < r->T; t++) {
@@ -59,7 +63,7 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
                     const float *M = ac__run_mask_row(r, b) + (size_t)(r->P + t) * g->n_edges_per_pos + off;
                     const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, (int)d, n, -1.0f, M,
-                                n_in, G + row, N, 1.0f, r->gsrc + row, N);
+                                n_in, G + row, N, 1.0f, gsrc + row, N);
                 }
             }
         }
@@ -81,6 +85,109 @@ static const float *dest_input(ac_run *r, int dest, const float *resid, float *b
 static void add_into(float *dst, const float *src, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* MLP of block l: from the gradient at its output (gout, [BT, d]) to the gradient at the
+ * output of its norm, returned in r->tmp2 (scratch: ghid, hact, gup). */
+static const float *mlp_backward_to_norm(ac_run *r, int l, const float *gout) {
+    const ac_config *c = &r->m->cfg;
+    const ac_layer_weights *lw = &r->m->w.layers[l];
+    const ac_layer_acts *a = &r->layers[l];
+    const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model, hid = (size_t)c->d_mlp;
+    memset(r->ghid, 0, BT * hid * sizeof(float));
+    ac__matmul_backward_input(r->ghid, (int)hid, gout, (int)d, lw->w_proj, (int)BT, (int)hid, (int)d);
+    /* ghid is d loss / d hact; turn it into d loss / d hpre (and up) */
+    memcpy(r->hact, r->ghid, BT * hid * sizeof(float));
+    memset(r->ghid, 0, BT * hid * sizeof(float));
+    float *gxn = r->tmp2;
+    memset(gxn, 0, BT * d * sizeof(float));
+    if (c->gated_mlp) {
+        memset(r->gup, 0, BT * hid * sizeof(float));
+        ac__gated_backward(r->ghid, r->gup, r->hact, a->hpre, a->up, BT * hid, c->act);
+        ac__matmul_backward_input(gxn, (int)d, r->gup, (int)hid, lw->w_up, (int)BT, (int)d, (int)hid);
+    } else {
+        ac__act_backward(r->ghid, r->hact, a->hpre, BT * hid, c->act);
+    }
+    ac__matmul_backward_input(gxn, (int)d, r->ghid, (int)hid, lw->w_fc, (int)BT, (int)d, (int)hid);
+    return gxn;
+}
+
+/* Attention of block l: from the residual gradient r->gx (plus, with active masks, each
+ * head's gathered −m·G contributions) at the head outputs to r->gqkv, the gradient of
+ * q | k | v before RoPE. */
+static void attn_backward_to_qkv(ac_run *r, int l) {
+    const ac_config *c = &r->m->cfg;
+    const ac_graph *g = r->g;
+    const ac_layer_weights *lw = &r->m->w.layers[l];
+    const ac_layer_acts *a = &r->layers[l];
+    const int dh = c->d_head, H = c->n_head, Hkv = c->n_kv_head;
+    const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model, n = BT * d;
+    memset(r->gz, 0, BT * (size_t)H * (size_t)dh * sizeof(float));
+    if (g && r->any_active) {
+        for (int h = 0; h < H; h++) {
+            const float *gs = r->gsrc + (size_t)(g->head_src[l] + h) * n;
+            for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, dh, (int)d, 1.0f, r->tmp,
+                        (int)d, lw->wo + h * dh, H * dh, 1.0f, r->gz + h * dh, H * dh);
+        }
+    } else {
+        ac__matmul_backward_input(r->gz, H * dh, r->gx, (int)d, lw->wo, (int)BT, H * dh, (int)d);
+    }
+    memset(r->gqkv, 0, BT * (size_t)r->qkv_w * sizeof(float));
+    ac__attention_backward_kv(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, r->B, r->T, H, Hkv, dh,
+                              r->kv ? r->kv->kv + (size_t)l * (size_t)r->P * (size_t)r->kv->ld : NULL, r->P);
+    ac__rope_apply(r->gqkv, r->qkv_w, r->pos, r->inv_freq, (int)BT, H, dh, c->pos, 1);
+    ac__rope_apply(r->gqkv + H * dh, r->qkv_w, r->pos, r->inv_freq, (int)BT, Hkv, dh, c->pos, 1);
+}
+
+/* One shared attention input ln_in (no per-head destinations): gin += d loss / d ln_in
+ * through LN1 and the fused Q/K/V projection. */
+static void attn_input_backward(ac_run *r, int l, const float *ln_in, float *gin) {
+    const ac_config *c = &r->m->cfg;
+    const ac_layer_weights *lw = &r->m->w.layers[l];
+    const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model;
+    float *gxn = r->tmp2;
+    memset(gxn, 0, BT * d * sizeof(float));
+    ac__matmul_backward_input(gxn, (int)d, r->gqkv, r->qkv_w, lw->wq, (int)BT, (int)d, r->qkv_w);
+    ac__norm_backward(gin, gxn, ln_in, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
+}
+
+/* The layers of the residual graph, top-down. On entry r->gx is the gradient at Resid
+ * End's value. A residual destination's value v = raw + Σ m (P − C) is read by the rest
+ * of the network (its gradient flows on to raw unchanged) and, as a source, by the next
+ * residual destination through −m·v (gsrc); its gradient G is complete once both are in
+ * r->gx, and is then reduced into mask gradients. */
+static void backward_residual(ac_run *r, const ac_backward_opts *o, int per_dest) {
+    const ac_config *c = &r->m->cfg;
+    const ac_graph *g = r->g;
+    const size_t n = (size_t)r->B * (size_t)r->T * (size_t)c->d_model, BT = (size_t)r->B * (size_t)r->T;
+    const int d = c->d_model;
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        const ac_layer_weights *lw = &r->m->w.layers[l];
+        const ac_layer_acts *a = &r->layers[l];
+        /* r->gx: gradient at block l's output before the Resid Post l patch */
+        if (!c->attn_only) {
+            /* resid_post = mid + mlp(mid): the MLP, then Resid Mid l */
+            const float *gout = r->gx;
+            if (r->any_active) {
+                const float *gs = r->gsrc + (size_t)g->mlp_src[l] * n;
+                for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
+                gout = r->tmp;
+            }
+            const float *gxn = mlp_backward_to_norm(r, l, gout);
+            const float *mid = dest_input(r, g->resid_mid_dest[l], a->resid_mid, r->delta);
+            ac__norm_backward(r->gx, gxn, mid, lw->ln2_w, (int)BT, d, c->norm_eps, c->norm);
+            if (r->any_active) add_into(r->gx, r->gsrc + (size_t)g->resid_mid_src[l] * n, n);
+            if (per_dest) reduce_dest_grads(r, o, g->resid_mid_dest[l], 1, r->gx);
+        }
+        /* mid = pre + Σ heads(pre) + b_O: the heads, then the block's input */
+        attn_backward_to_qkv(r, l);
+        const float *pre = l > 0 ? dest_input(r, g->resid_post_dest[l - 1], a->resid_pre, r->delta) : a->resid_pre;
+        attn_input_backward(r, l, pre, r->gx);
+        if (l == 0) break; /* Resid Start: no destination, embeddings get no gradient */
+        if (r->any_active) add_into(r->gx, r->gsrc + (size_t)g->resid_pre_src[l] * n, n);
+        if (per_dest) reduce_dest_grads(r, o, g->resid_post_dest[l - 1], 1, r->gx);
+    }
 }
 
 int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
@@ -117,34 +224,24 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
     }
     if (per_dest) reduce_dest_grads(r, o, end_dest, 1, gend);
 
+    if (g && g->residual) {
+        backward_residual(r, o, per_dest);
+        return AC_OK;
+    }
+
     for (int l = c->n_layer - 1; l >= 0; l--) {
         const ac_layer_weights *lw = &m->w.layers[l];
         ac_layer_acts *a = &r->layers[l];
 
         /* --- MLP --- */
         if (!c->attn_only) {
-            const size_t hid = (size_t)c->d_mlp;
             const float *gout = r->gx;
             if (g && r->any_active) {
                 float *gs = r->gsrc + (size_t)g->mlp_src[l] * n;
                 for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
                 gout = r->tmp;
             }
-            memset(r->ghid, 0, BT * hid * sizeof(float));
-            ac__matmul_backward_input(r->ghid, (int)hid, gout, (int)d, lw->w_proj, (int)BT, (int)hid, (int)d);
-            /* ghid is d loss / d hact; turn it into d loss / d hpre (and up) */
-            memcpy(r->hact, r->ghid, BT * hid * sizeof(float));
-            memset(r->ghid, 0, BT * hid * sizeof(float));
-            float *gxn = r->tmp2;
-            memset(gxn, 0, n * sizeof(float));
-            if (c->gated_mlp) {
-                memset(r->gup, 0, BT * hid * sizeof(float));
-                ac__gated_backward(r->ghid, r->gup, r->hact, a->hpre, a->up, BT * hid, c->act);
-                ac__matmul_backward_input(gxn, (int)d, r->gup, (int)hid, lw->w_up, (int)BT, (int)d, (int)hid);
-            } else {
-                ac__act_backward(r->ghid, r->hact, a->hpre, BT * hid, c->act);
-            }
-            ac__matmul_backward_input(gxn, (int)d, r->ghid, (int)hid, lw->w_fc, (int)BT, (int)d, (int)hid);
+            const float *gxn = mlp_backward_to_norm(r, l, gout);
             const int md = g ? g->mlp_dest[l] : -1;
             const float *mlp_in = g ? dest_input(r, md, a->resid_mid, r->delta) : a->resid_mid;
             float *Gm = r->G;
@@ -154,29 +251,11 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
             add_into(r->gx, Gm, n);
         }
 
-        /* --- attention: gradient at each head's output → dz --- */
-        memset(r->gz, 0, BT * (size_t)H * (size_t)dh * sizeof(float));
-        if (g && r->any_active) {
-            for (int h = 0; h < H; h++) {
-                const float *gs = r->gsrc + (size_t)(g->head_src[l] + h) * n;
-                for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, dh, (int)d, 1.0f, r->tmp,
-                            (int)d, lw->wo + h * dh, H * dh, 1.0f, r->gz + h * dh, H * dh);
-            }
-        } else {
-            ac__matmul_backward_input(r->gz, H * dh, r->gx, (int)d, lw->wo, (int)BT, H * dh, (int)d);
-        }
-        memset(r->gqkv, 0, BT * (size_t)r->qkv_w * sizeof(float));
-        ac__attention_backward_kv(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, B, T, H, Hkv, dh,
-                                  r->kv ? r->kv->kv + (size_t)l * (size_t)r->P * (size_t)r->kv->ld : NULL, r->P);
-        ac__rope_apply(r->gqkv, r->qkv_w, r->pos, r->inv_freq, (int)BT, H, dh, c->pos, 1);
-        ac__rope_apply(r->gqkv + H * dh, r->qkv_w, r->pos, r->inv_freq, (int)BT, Hkv, dh, c->pos, 1);
+        /* --- attention: gradient at each head's output → q, k, v --- */
+        attn_backward_to_qkv(r, l);
 
         if (!per_dest) {
-            float *gxn = r->tmp2;
-            memset(gxn, 0, n * sizeof(float));
-            ac__matmul_backward_input(gxn, (int)d, r->gqkv, r->qkv_w, lw->wq, (int)BT, (int)d, r->qkv_w);
-            ac__norm_backward(r->gx, gxn, a->resid_pre, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
+            attn_input_backward(r, l, a->resid_pre, r->gx);
             continue;
         }
         const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];

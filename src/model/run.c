@@ -137,10 +137,12 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
     const int n_in = g->dests[dest0].n_in;
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)r->m->cfg.d_model;
     const size_t off = g->dests[dest0].edge_offset;
+    /* the destinations' sources: D rows src_begin .. src_begin+n_in-1 */
+    const float *D = r->D + (size_t)g->dests[dest0].src_begin * BT * d;
     if (g->seq_len == 0 && !r->masks_per_row) {
         /* out[n, BT*d] = M[n, n_in] · D[n_in, BT*d]; M rows are contiguous in the masks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)(BT * d), n_in, 1.0f,
-                    r->masks + off, n_in, r->D, (int)(BT * d), 0.0f, out, (int)(BT * d));
+                    r->masks + off, n_in, D, (int)(BT * d), 0.0f, out, (int)(BT * d));
         return;
     }
     if (g->seq_len == 0) {
@@ -149,7 +151,7 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
         for (int b = 0; b < r->B; b++) {
             const size_t row = (size_t)b * Td;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)Td, n_in, 1.0f,
-                        ac__run_mask_row(r, b) + off, n_in, r->D + row, (int)(BT * d), 0.0f, out + row,
+                        ac__run_mask_row(r, b) + off, n_in, D + row, (int)(BT * d), 0.0f, out + row,
                         (int)(BT * d));
         }
         return;
@@ -159,9 +161,19 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
             const float *M = ac__run_mask_row(r, b) + (size_t)(r->P + t) * g->n_edges_per_pos + off;
             const size_t row = ((size_t)b * (size_t)r->T + (size_t)t) * d;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)d, n_in, 1.0f, M,
-                        n_in, r->D + row, (int)(BT * d), 0.0f, out + row, (int)(BT * d));
+                        n_in, D + row, (int)(BT * d), 0.0f, out + row, (int)(BT * d));
         }
     }
+}
+
+/* Residual graph: patch the residual stream x in place at destination `dest` (x += Σ m ·
+ * (P − C)) when any of its masks is non-zero. */
+static void patch_residual(ac_run *r, int dest, float *x) {
+    if (dest < 0 || !r->active[dest]) return;
+    const size_t n = bt_d(r);
+    ac__run_deltas(r, dest, 1, r->delta);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] += r->delta[i];
 }
 
 /* Is any mask of destination `dest` non-zero (at any position this forward runs)? */
@@ -306,7 +318,12 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         const ac_layer_weights *lw = &m->w.layers[l];
         ac_layer_acts *a = &r->layers[l];
         if (partial && l == l0 && o->start_mlp) goto mlp;
-        memcpy(a->resid_pre, x, BT * d * sizeof(float));
+        memcpy(a->resid_pre, x, BT * d * sizeof(float)); /* before any residual patch */
+        if (g && g->residual && l > 0) {
+            /* Resid Post l-1: the patched residual is block l's input and a source */
+            patch_residual(r, g->resid_post_dest[l - 1], x);
+            emit_source(r, x, o->record, g->resid_pre_src[l]);
+        }
 
         /* --- attention: shared input for every unpatched destination --- */
         ac__norm_forward(r->tmp, x, lw->ln1_w, lw->ln1_b, (int)BT, (int)d, c->norm_eps, c->norm);
@@ -369,9 +386,13 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         if (c->attn_only) continue;
     mlp:
         /* --- MLP --- */
-        memcpy(a->resid_mid, x, BT * d * sizeof(float));
+        memcpy(a->resid_mid, x, BT * d * sizeof(float)); /* before any residual patch */
+        if (g && g->residual) {
+            patch_residual(r, g->resid_mid_dest[l], x);
+            emit_source(r, x, o->record, g->resid_mid_src[l]);
+        }
         const float *mlp_in = x;
-        if (g && r->active[g->mlp_dest[l]]) {
+        if (g && g->mlp_dest[l] >= 0 && r->active[g->mlp_dest[l]]) {
             ac__run_deltas(r, g->mlp_dest[l], 1, r->delta);
 #pragma omp parallel for schedule(static) if (BT * d > 65536)
             for (size_t i = 0; i < BT * d; i++) r->delta[i] += x[i];

@@ -7,8 +7,10 @@
 #include "model/model_internal.h"
 
 typedef struct ac_layer_acts {
-    float *resid_pre;  /* [BT, d] residual entering the block */
-    float *resid_mid;  /* [BT, d] residual after attention (NULL when attn_only) */
+    float *resid_pre;  /* [BT, d] residual entering the block (residual graph: before the
+                          Resid Post l-1 patch, i.e. that destination's normal value) */
+    float *resid_mid;  /* [BT, d] residual after attention (NULL when attn_only; residual
+                          graph: before the Resid Mid l patch) */
     float *qkv;        /* [BT, qkv_w] q | k | v after biases and RoPE */
     float *probs;      /* [B, H, T, T] attention probabilities */
     float *z;          /* [BT, H*dh] attention-weighted values */

@@ -66,10 +66,24 @@ static void dest_in(double *out, const ac_graph *g, int dest, size_t i, int T, s
     const double *M = masks + (g->seq_len > 0 ? (size_t)t * g->n_edges_per_pos : 0) + dn->edge_offset;
     for (int s = 0; s < dn->n_in; s++) {
         if (M[s] == 0) continue;
-        const double *P = patch + ((size_t)s * BT + i) * (size_t)d;
-        const double *C = curr + ((size_t)s * BT + i) * (size_t)d;
+        const size_t src = (size_t)(dn->src_begin + s);
+        const double *P = patch + (src * BT + i) * (size_t)d;
+        const double *C = curr + (src * BT + i) * (size_t)d;
         for (int k = 0; k < d; k++) out[k] += M[s] * (P[k] - C[k]);
     }
+}
+
+/* Residual graph: the residual stream itself is destination `dest` at every row:
+ * resid = resid + Σ m (patch − curr), then recorded as source `src` (when >= 0). */
+static void patch_stream(const ac_graph *g, int dest, int src, int T, size_t BT, int d, double *resid,
+                         const double *masks, const double *patch, double *curr) {
+    double *tmp = dalloc((size_t)d);
+    for (size_t i = 0; i < BT; i++) {
+        dest_in(tmp, g, dest, i, T, BT, d, resid, masks, patch, curr);
+        memcpy(resid + i * (size_t)d, tmp, (size_t)d * sizeof(double));
+        if (src >= 0) memcpy(curr + ((size_t)src * BT + i) * (size_t)d, tmp, (size_t)d * sizeof(double));
+    }
+    free(tmp);
 }
 
 void ac_ref_forward(const ac_model *m, const ac_graph *g, int B, int T, const int32_t *ids,
@@ -104,8 +118,20 @@ void ac_ref_forward(const ac_model *m, const ac_graph *g, int B, int T, const in
     double *hid = dalloc((size_t)(c->d_mlp > 0 ? c->d_mlp : 1)), *up = dalloc((size_t)(c->d_mlp > 0 ? c->d_mlp : 1));
     for (int l = 0; l < c->n_layer; l++) {
         const ac_layer_weights *lw = &m->w.layers[l];
-        /* q, k, v per destination */
+        if (g->residual && l > 0)
+            patch_stream(g, g->resid_post_dest[l - 1], g->resid_pre_src[l], T, BT, d, resid, masks, patch, curr);
+        /* q, k, v per destination (residual graph: every head from the stream) */
         for (size_t i = 0; i < BT; i++) {
+            if (g->residual) {
+                double *row = q + i * (size_t)qw;
+                ref_norm(tmp2, resid + i * (size_t)d, lw->ln1_w, lw->ln1_b, d, eps, c->norm);
+                for (int h = 0; h < H; h++)
+                    ref_linear(row + h * dh, lw->wq + (size_t)h * (size_t)dh * (size_t)d, lw->bq ? lw->bq + h * dh : NULL, tmp2, d, dh);
+                for (int h = 0; h < Hkv; h++) {
+                    ref_linear(row + (H + h) * dh, lw->wk + (size_t)h * (size_t)dh * (size_t)d, lw->bk ? lw->bk + h * dh : NULL, tmp2, d, dh);
+                    ref_linear(row + (H + Hkv + h) * dh, lw->wv + (size_t)h * (size_t)dh * (size_t)d, lw->bv ? lw->bv + h * dh : NULL, tmp2, d, dh);
+                }
+            }
             for (int dd = g->attn_dest_begin[l]; dd < g->attn_dest_end[l]; dd++) {
                 const ac_dest_node *dn = &g->dests[dd];
                 dest_in(tmp, g, dd, i, T, BT, d, resid, masks, patch, curr);
@@ -168,8 +194,11 @@ void ac_ref_forward(const ac_model *m, const ac_graph *g, int B, int T, const in
                 for (int k = 0; k < d; k++) resid[i * (size_t)d + (size_t)k] += lw->bo[k];
         }
         if (c->attn_only) continue;
+        if (g->residual)
+            patch_stream(g, g->resid_mid_dest[l], g->resid_mid_src[l], T, BT, d, resid, masks, patch, curr);
         for (size_t i = 0; i < BT; i++) {
-            dest_in(tmp, g, g->mlp_dest[l], i, T, BT, d, resid, masks, patch, curr);
+            if (g->residual) memcpy(tmp, resid + i * (size_t)d, (size_t)d * sizeof(double));
+            else dest_in(tmp, g, g->mlp_dest[l], i, T, BT, d, resid, masks, patch, curr);
             ref_norm(tmp2, tmp, lw->ln2_w, lw->ln2_b, d, eps, c->norm);
             ref_linear(hid, lw->w_fc, lw->b_fc, tmp2, d, c->d_mlp);
             if (c->gated_mlp) {

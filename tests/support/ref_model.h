@@ -1,6 +1,8 @@
 /* A naive double-precision reference transformer for tests: every destination's input
  * is built explicitly as resid + Σ_s m·(patch_s − curr_s), loops only, no BLAS. It reads
- * the weights of an ac_model but shares no code with the engine. */
+ * the weights of an ac_model but shares no code with the engine. With a residual graph
+ * (g->residual) the residual stream itself is patched at Resid Mid / Resid Post and the
+ * patched stream recorded as the same-named source. */
 #ifndef AC_REF_MODEL_H
 #define AC_REF_MODEL_H
 

@@ -108,11 +108,12 @@ typedef struct {
     ac_algo_ctx *c;
 } lib;
 
-static lib lib_open(const char *model) {
+static lib lib_open_graph(const char *model, int residual) {
     lib L;
     ac_error err;
     assert_ac_ok(ac_model_load(&L.m, model, &err), &err);
     ac_graph_opts go = ac_graph_default_opts();
+    go.residual = residual;
     assert_ac_ok(ac_graph_build(&L.g, ac_model_config(L.m), &go, &err), &err);
     ac_dataset_options o;
     ac_dataset_options_default(&o);
@@ -126,6 +127,8 @@ static lib lib_open(const char *model) {
     assert_ac_ok(ac_algo_ctx_create(&L.c, L.m, L.g, ac_dataset_split(L.ds, AC_SPLIT_TRAIN), &err), &err);
     return L;
 }
+
+static lib lib_open(const char *model) { return lib_open_graph(model, 0); }
 
 static void lib_close(lib *L) {
     ac_algo_ctx_free(L->c);
@@ -262,6 +265,56 @@ static void test_discover_probe_matches_library(void **state) {
     assert_non_null(strstr(se, "needs --sizes"));
     free(so);
     free(se);
+}
+
+/* --residual: discover on the node-level residual graph equals the library's EAP on
+ * that graph; the file says so, evaluate rebuilds the same graph, and a residual scores
+ * file is refused for the factorized graph. */
+static void test_discover_residual_graph(void **state) {
+    (void)state;
+    const char *out = tmp("resid.json"), *curve = tmp("resid-curve.json");
+    char args[4096], *so, *se;
+    snprintf(args, sizeof args, "discover --model '%s' --data '%s' %s --algo eap --residual --out '%s' --quiet",
+             model_dir, data_path, DATA_OPTS, out);
+    assert_int_equal(run_cli(args, NULL, NULL), 0);
+    lib L = lib_open_graph(model_dir, 1);
+    assert_int_equal(L.g->n_edges, 10); /* 2 layers x (1 + 2 heads + 2) */
+    ac_scores_file *f;
+    float *cli = read_scores(out, L.g, &f);
+    assert_true(f->residual);
+    ac_scores_file_free(f);
+    ac_discover_opts o;
+    ac_discover_opts_default(&o);
+    float *want = calloc(L.g->n_edges, sizeof(float));
+    ac_error err;
+    assert_ac_ok(ac_algo_mask_gradient(L.c, &o, 0, want, &err), &err);
+    double maxv = 0;
+    for (size_t e = 0; e < L.g->n_edges; e++) {
+        assert_close(cli[e], want[e], 1e-6, 1e-5);
+        maxv = fmax(maxv, fabs(want[e]));
+    }
+    assert_true(maxv > 1e-3);
+    free(cli);
+    free(want);
+    lib_close(&L);
+
+    snprintf(args, sizeof args, "evaluate --model '%s' --data '%s' %s --scores '%s' --edge-counts all --out '%s'",
+             model_dir, data_path, DATA_OPTS, out, curve);
+    assert_int_equal(run_cli(args, &so, &se), 0);
+    assert_non_null(strstr(so, "       10        10 "));
+    free(so);
+    free(se);
+
+    /* the factorized graph refuses it */
+    ac_scores_file *rf;
+    assert_ac_ok(ac_scores_file_read(out, &rf, &err), &err);
+    L = lib_open(model_dir);
+    float *tmpbuf = calloc(L.g->n_edges, sizeof(float));
+    assert_int_equal(ac_scores_file_to_graph(rf, L.g, out, tmpbuf, NULL, &err), AC_ERR_SHAPE);
+    assert_non_null(strstr(err.msg, "residual"));
+    free(tmpbuf);
+    ac_scores_file_free(rf);
+    lib_close(&L);
 }
 
 static void test_discover_positions_and_combined(void **state) {
@@ -551,6 +604,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discover_eap_matches_library),
         cmocka_unit_test(test_discover_probe_matches_library),
+        cmocka_unit_test(test_discover_residual_graph),
         cmocka_unit_test(test_discover_positions_and_combined),
         cmocka_unit_test(test_random_deterministic),
         cmocka_unit_test(test_evaluate_matches_library),

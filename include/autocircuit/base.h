@@ -17,7 +17,7 @@ extern "C" {
 #define AC_VERSION "0.1.0"
 
 /* X-macro table of status codes: name, value, message. Exit codes of the CLI equal
- * these values (see docs/cli.md). */
+ * these values (see docs/cli.md and docs/schemas.md). */
 #define AC_STATUS_TABLE(X)                                                        \
     X(AC_OK, 0, "success")                                                        \
     X(AC_ERR_ARG, 2, "invalid argument")                                          \

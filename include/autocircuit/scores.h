@@ -55,6 +55,7 @@ typedef struct ac_scores_file {
     int has_scores;         /* 0: a ground-truth file */
     int has_graph;          /* 1: the file has a "graph" object */
     int separate_qkv;       /* from the file's "graph" object (1 if absent) */
+    int residual;           /* node-level residual graph ("residual": true; 0 if absent) */
     int seq_len;            /* > 0 when edges are per position: graph.seq_len, or (no
                                "graph" object) the largest "pos" + 1 */
     char *settings_json;    /* the "settings" object as compact JSON text, or NULL */

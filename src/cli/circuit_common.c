@@ -35,7 +35,7 @@ static int split_length(const ac_split *sp, const char *data, int *T, ac_error *
 }
 
 int ac_cli_session_open(ac_cli_session *s, const char *model_path, const ac_cli_data_args *d,
-                        int need_data, int separate_qkv, int seq_len, ac_cli_progress *prog,
+                        int need_data, int separate_qkv, int residual, int seq_len, ac_cli_progress *prog,
                         ac_error *err) {
     memset(s, 0, sizeof *s);
     int rc = ac_model_load(&s->m, model_path, err);
@@ -69,6 +69,7 @@ int ac_cli_session_open(ac_cli_session *s, const char *model_path, const ac_cli_
     }
     ac_graph_opts go = ac_graph_default_opts();
     go.separate_qkv = separate_qkv;
+    go.residual = residual;
     go.seq_len = seq_len;
     if ((rc = ac_graph_build(&s->g, ac_model_config(s->m), &go, err))) {
         if (!err->file[0]) snprintf(err->file, sizeof err->file, "%s", model_path);

@@ -23,7 +23,7 @@ typedef struct ac_cli_session {
  * position, the split's length must equal it) and the algorithm context with progress
  * `prog` (may be NULL). On error everything is released. */
 int ac_cli_session_open(ac_cli_session *s, const char *model_path, const ac_cli_data_args *d,
-                        int need_data, int separate_qkv, int seq_len, ac_cli_progress *prog,
+                        int need_data, int separate_qkv, int residual, int seq_len, ac_cli_progress *prog,
                         ac_error *err);
 void ac_cli_session_close(ac_cli_session *s);
 

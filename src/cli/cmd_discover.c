@@ -83,6 +83,8 @@ static void discover_usage(FILE *f) {
             "                        (default: edges shared by all positions)\n"
             "  --combined-qkv        one input per head instead of separate Q/K/V (default\n"
             "                        separate)\n"
+            "  --residual            the node-level residual graph (auto-circuit's\n"
+            "                        factorized=False; docs/graph.md) (default: factorized)\n"
             "  --seed S              also seeds --algo random and probe (default 42)\n"
             "  --no-prefix-cache     run full prompts even when every prompt shares a prefix\n"
             "                        (default: cache it, with resample ablation)\n"
@@ -175,7 +177,7 @@ static void print_summary(const ac_cli_session *s, const algo_def *a, const floa
 int ac_cli_discover(int argc, char **argv) {
     const char *model_path = NULL, *algo = "eap", *official = NULL, *out = "scores.json", *v;
     long top = 10, steps = 5;
-    int positions = 0, combined = 0, quiet = 0, no_timing = 0, no_prefix_cache = 0;
+    int positions = 0, combined = 0, residual = 0, quiet = 0, no_timing = 0, no_prefix_cache = 0;
     int ablation_given = 0;
     const char *avoid = NULL, *sizes_arg = NULL;
     double mask_val = 0, *taus = NULL;
@@ -192,6 +194,7 @@ int ac_cli_discover(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--positions")) positions = 1;
         else if (!strcmp(argv[i], "--combined-qkv")) combined = 1;
+        else if (!strcmp(argv[i], "--residual")) residual = 1;
         else if (!strcmp(argv[i], "--quiet")) quiet = 1;
         else if (!strcmp(argv[i], "--no-timing")) no_timing = 1;
         else if (!strcmp(argv[i], "--no-prefix-cache")) no_prefix_cache = 1;
@@ -314,7 +317,7 @@ int ac_cli_discover(int argc, char **argv) {
     ac_cli_progress prog;
     ac_cli_progress_init(&prog, quiet);
     ac_cli_session s;
-    int rc = ac_cli_session_open(&s, model_path, &d, need_data || d.n_paths > 0, !combined, positions ? -1 : 0,
+    int rc = ac_cli_session_open(&s, model_path, &d, need_data || d.n_paths > 0, !combined, residual, positions ? -1 : 0,
                                  &prog, &err);
     if (rc) {
         ac_free(taus);
@@ -403,6 +406,7 @@ int ac_cli_discover(int argc, char **argv) {
     json_object_set_new(x, "acdc_mse", json_boolean(o.acdc_mse));
     json_object_set_new(x, "acdc_all_batches", json_boolean(o.acdc_all_batches));
     json_object_set_new(x, "positions", json_boolean(positions));
+    json_object_set_new(x, "residual", json_boolean(residual));
     if (s.ctx)
         json_object_set_new(x, "prefix_cache",
                             json_integer((json_int_t)(no_prefix_cache ? 0 : ac_algo_ctx_prefix_len(s.ctx))));

@@ -159,7 +159,7 @@ int ac_cli_evaluate(int argc, char **argv) {
         rc = ac_error_set(&err, AC_ERR_FORMAT, scores_path, "a ground-truth file has no scores (give it as --ground-truth)");
         goto done;
     }
-    if ((rc = ac_cli_session_open(&s, model_path, &d, 1, sf->separate_qkv, sf->seq_len, &prog, &err))) goto done;
+    if ((rc = ac_cli_session_open(&s, model_path, &d, 1, sf->separate_qkv, sf->residual, sf->seq_len, &prog, &err))) goto done;
     if (no_prefix_cache) ac_algo_ctx_set_prefix_cache(s.ctx, 0);
     const ac_graph *g = s.g;
     scores = ac_malloc(g->n_edges * sizeof *scores);

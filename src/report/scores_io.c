@@ -325,6 +325,7 @@ static int write_edges_file(const char *path, const ac_graph *g, const float *sc
     fprintf(fp, "  \"graph\": {\"separate_qkv\": %s, \"seq_len\": ", g->separate_qkv ? "true" : "false");
     if (g->seq_len > 0) fprintf(fp, "%d", g->seq_len);
     else fputs("null", fp);
+    if (g->residual) fputs(", \"residual\": true", fp);
     fprintf(fp, ", \"n_edges\": %zu},\n  \"edges\": [", scores ? g->n_edges : n_out);
     size_t k = 0;
     for (size_t e = 0; e < g->n_edges; e++) {
@@ -437,6 +438,12 @@ static int parse_graph_object(const json_t *root, const char *path, ac_scores_fi
         if (!json_is_boolean(v))
             return ac_error_set(err, AC_ERR_FORMAT, path, "graph.separate_qkv: expected true or false");
         f->separate_qkv = json_is_true(v);
+    }
+    v = json_object_get(gobj, "residual");
+    if (v) {
+        if (!json_is_boolean(v))
+            return ac_error_set(err, AC_ERR_FORMAT, path, "graph.residual: expected true or false");
+        f->residual = json_is_true(v);
     }
     v = json_object_get(gobj, "seq_len");
     if (v && !json_is_null(v)) {
@@ -603,7 +610,10 @@ int ac_scores_file_to_graph(const ac_scores_file *f, const ac_graph *g, const ch
     const char *hint = scores ? " (scores file for another model's graph?)" : "";
     if (scores && !f->has_scores)
         return ac_error_set(err, AC_ERR_FORMAT, path, "a ground-truth file has no scores");
-    if (scores && f->has_graph && f->separate_qkv != g->separate_qkv)
+    if (scores && f->has_graph && f->residual != g->residual)
+        return ac_error_set(err, AC_ERR_SHAPE, path, "the file's graph is the %s graph, this one the %s graph%s",
+                            f->residual ? "residual" : "factorized", g->residual ? "residual" : "factorized", hint);
+    if (scores && f->has_graph && !g->residual && f->separate_qkv != g->separate_qkv)
         return ac_error_set(err, AC_ERR_SHAPE, path, "the file's graph has %s Q/K/V inputs, this graph %s%s",
                             f->separate_qkv ? "separate" : "combined", g->separate_qkv ? "separate" : "combined", hint);
     if (scores && f->n_edges && f->seq_len != (g->seq_len > 0 ? g->seq_len : 0)) {
@@ -627,7 +637,7 @@ int ac_scores_file_to_graph(const ac_scores_file *f, const ac_graph *g, const ch
     for (size_t i = 0; i < f->n_edges && !rc; i++) {
         const ac_edge_record *r = &f->edges[i];
         const int s = ac__namemap_get(&srcs, r->src), d = ac__namemap_get(&dests, r->dest);
-        if (s < 0 || d < 0 || s >= g->dests[d].n_in) {
+        if (s < 0 || d < 0 || s < g->dests[d].src_begin || s >= g->dests[d].src_begin + g->dests[d].n_in) {
             rc = ac_error_set(err, AC_ERR_SHAPE, path, "edges[%zu]: %s->%s is not an edge of this model's graph%s", i,
                               r->src, r->dest, hint);
             break;

@@ -45,22 +45,28 @@ typedef struct ac_scores_settings {
     double seconds;         /* wall time of the scoring, < 0: omitted */
     const char *const *seq_labels; /* dataset's seq_labels (n_seq_labels), NULL: none */
     size_t n_seq_labels;
+    const char *extra_json; /* NULL, or a JSON object whose members are added to
+                               "settings" (e.g. {"mask_val": 0, "positions": true}) */
 } ac_scores_settings;
 
 typedef struct ac_scores_file {
     size_t n_edges;
     ac_edge_record *edges;  /* [n_edges], file order */
     int has_scores;         /* 0: a ground-truth file */
+    int has_graph;          /* 1: the file has a "graph" object */
     int separate_qkv;       /* from the file's "graph" object (1 if absent) */
-    int seq_len;            /* > 0 when edges are per position */
+    int seq_len;            /* > 0 when edges are per position: graph.seq_len, or (no
+                               "graph" object) the largest "pos" + 1 */
     char *settings_json;    /* the "settings" object as compact JSON text, or NULL */
     char **seq_labels;      /* settings.seq_labels if present (n_seq_labels), else NULL */
     size_t n_seq_labels;
     char *algo;             /* settings.algo if present, else NULL */
 } ac_scores_file;
 
-/* Write the scores of every edge of g (scores: [g->n_edges], graph order) with settings.
- * Errors: AC_ERR_IO (cannot create/write/rename, naming the path), AC_ERR_NOMEM. */
+/* Write the scores of every edge of g (scores: [g->n_edges], graph order) with settings
+ * (may be NULL: no "settings" key). Errors: AC_ERR_IO (cannot create/write/rename, naming
+ * the path), AC_ERR_RANGE (a NaN score, naming the edge; nothing is written),
+ * AC_ERR_ARG (extra_json is not a JSON object), AC_ERR_NOMEM. */
 int ac_scores_write(const char *path, const ac_graph *g, const float *scores,
                     const ac_scores_settings *settings, ac_error *err);
 
@@ -78,9 +84,12 @@ void ac_scores_file_free(ac_scores_file *f);
 /* Map a file onto a graph. scores (may be NULL): [g->n_edges], filled in graph order
  * (requires every edge of g to be present exactly once, i.e. a scores file for this
  * graph); in_file (may be NULL): [g->n_edges], 1 for the edges the file lists (ground
- * truths list a subset). Errors: AC_ERR_SHAPE naming the first edge that the graph does
- * not have, or, for scores, the count mismatch and the first missing edge ("scores file
- * for another model's graph?"). `path` is used in error messages only. */
+ * truths list a subset). A ground truth without positions mapped onto a per-position
+ * graph marks the edge at every position. Errors: AC_ERR_SHAPE naming the first edge
+ * that the graph does not have (or whose position it lacks), or, for scores, a
+ * different Q/K/V or position layout, the count mismatch and the first missing edge
+ * ("scores file for another model's graph?"); AC_ERR_FORMAT (scores asked of a
+ * ground-truth file); AC_ERR_NOMEM. `path` is used in error messages only. */
 int ac_scores_file_to_graph(const ac_scores_file *f, const ac_graph *g, const char *path,
                             float *scores, uint8_t *in_file, ac_error *err);
 
@@ -105,9 +114,12 @@ typedef struct ac_curve {
     double roc_auc;
     size_t ground_truth_edges;
     double seconds;             /* < 0: omitted */
+    const char *extra_json;     /* NULL, or a JSON object whose members are added to
+                                   "settings" (e.g. {"signed": false}) */
 } ac_curve;
 
-/* Write a curve file. Errors: AC_ERR_IO, AC_ERR_NOMEM. NaN values are written as null. */
+/* Write a curve file. Errors: AC_ERR_IO, AC_ERR_ARG (extra_json is not a JSON object),
+ * AC_ERR_NOMEM. NaN values are written as null, infinities as "inf" / "-inf". */
 int ac_curve_write(const char *path, const ac_curve *c, ac_error *err);
 
 /* A curve read back (for reports): owned arrays, freed by ac_curve_file_free. */
@@ -125,26 +137,36 @@ void ac_curve_file_free(ac_curve_file *f);
 /* ---- exports ----------------------------------------------------------------------- */
 
 /* CSV: header "src,dest,pos,score,abs_score,rank" then one row per edge in file order
- * (rank 1 = largest |score|, ties by file order; pos empty when not per position). */
+ * (rank 1 = largest |score|, ties by file order; pos empty when not per position; score,
+ * abs_score and rank empty for a ground-truth file). Names with commas or quotes are
+ * quoted as RFC 4180 says. */
 int ac_export_csv(const char *path, const ac_scores_file *f, ac_error *err);
 
 /* Graphviz DOT of the circuit made of the top_k edges by |score| (ties inclusive, as
- * ac_prune_scores_select): nodes named as in the graph, edges labelled with scores,
- * coloured by sign (blue positive, red negative), width by |score|. top_k 0: all edges
- * with a non-zero score. */
+ * ac_prune_scores_select): nodes named as in the graph (Q/K/V inputs drawn as their
+ * head, the letter in the edge label), edges labelled with scores, coloured by sign
+ * (blue positive, red negative), width by |score|. top_k 0: all edges with a non-zero
+ * score. Per-position files get one cluster of nodes per position (labelled with
+ * seq_labels when the file has them). Ground-truth files: every listed edge. */
 int ac_export_dot(const char *path, const ac_scores_file *f, size_t top_k, ac_error *err);
 
-/* The MIB benchmark's graph JSON: {"cfg": {...}, "nodes": {name: {"in_graph": bool}},
+/* The MIB benchmark's graph JSON, as EAP-IG's Graph.to_json writes it: {"cfg":
+ * {"n_layers", "n_heads", "parallel_attn_mlp"}, "nodes": {name: in_graph (bool)},
  * "edges": {"a0.h1->a1.h2<q>": {"score": s, "in_graph": bool}}} with MIB's names
  * (input, a{l}.h{h}, m{l}, logits; <q>/<k>/<v> on attention inputs). The top_k edges
- * (ties inclusive) are in_graph. Per-position files are summed over positions. Errors:
- * AC_ERR_UNSUPPORTED for combined-Q/K/V files (MIB needs q/k/v). */
+ * (ties inclusive; top_k 0: every edge with a non-zero score) are in_graph; a node is
+ * in_graph when a selected edge enters it and one leaves it (input: one leaves; logits:
+ * always), without MIB's further pruning. Per-position files are summed over positions;
+ * ±inf scores are written as ±FLT_MAX (MIB reads plain JSON numbers); ground truths
+ * score 1 per listed edge. Errors: AC_ERR_UNSUPPORTED for combined-Q/K/V files (MIB
+ * needs q/k/v) and grouped-query K/V inputs (A{l}.kv{g}.K), which MIB cannot name. */
 int ac_export_mib_json(const char *path, const ac_scores_file *f, size_t top_k,
                        ac_error *err);
 
 /* MIB name of an auto-circuit node name ("A3.1" -> "a3.h1", "MLP 4" -> "m4",
  * "Resid Start" -> "input", "Resid End" -> "logits"; "A3.1.Q" -> "a3.h1" with
- * *qkv = 'q'). Returns buf, or NULL for an unknown name. */
+ * *qkv = 'q'; *qkv = 0 otherwise, qkv may be NULL). Returns buf, or NULL for an unknown
+ * name (including grouped-query "A3.kv1.K"). */
 char *ac_mib_node_name(const char *name, char *buf, size_t n, char *qkv);
 
 #ifdef __cplusplus

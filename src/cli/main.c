@@ -39,6 +39,7 @@ static const ac_cli_command commands[] = {
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
+    {"report", "HTML/SVG report of a scores file: diagram, curves, top edges", ac_cli_report},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

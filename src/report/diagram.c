@@ -8,7 +8,7 @@
 #define COLOR_POS "#1d4ed8"
 #define COLOR_NEG "#dc2626"
 #define COLOR_ZERO "#888888"
-#define COLOR_GT "#f59e0b"
+#define COLOR_GT "#fbbf24"
 
 static const char *edge_color(double s) { return s > 0 ? COLOR_POS : s < 0 ? COLOR_NEG : COLOR_ZERO; }
 
@@ -57,7 +57,7 @@ void ac__diagram_svg(ac__sbuf *sb, const ac__report_prep *p, const ac_report_lay
         if (!e->in_ground_truth) continue;
         ac__sb_printf(sb, "<path class=\"ac-gt-halo\" d=\"");
         edge_path(sb, e);
-        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"0.5\" stroke-width=\"%.1f\"/>\n", COLOR_GT, e->width + 7);
+        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"0.45\" stroke-width=\"%.1f\"/>\n", COLOR_GT, e->width + 6);
     }
     char num[32], rank[32];
     for (size_t i = l->n_edges; i-- > 0;) {
@@ -65,8 +65,10 @@ void ac__diagram_svg(ac__sbuf *sb, const ac__report_prep *p, const ac_report_lay
         const ac_edge_record *r = &f->edges[e->record];
         ac__sb_printf(sb, "<path class=\"ac-edge%s\" d=\"", e->in_ground_truth ? " ac-gt" : "");
         edge_path(sb, e);
-        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"0.6\" stroke-width=\"%.2f\"><title>", edge_color(r->score),
-                      e->width);
+        /* stronger edges are also more opaque: 0.35 .. 0.85 */
+        double opacity = 0.35 + 0.5 * (e->width - 1) / 7;
+        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"%.2f\" stroke-width=\"%.2f\"><title>",
+                      edge_color(r->score), opacity, e->width);
         ac__sb_esc(sb, r->src);
         ac__sb_puts(sb, " \xE2\x86\x92 ");
         ac__sb_esc(sb, r->dest);

@@ -261,7 +261,9 @@ void ac__report_prep_free(ac__report_prep *p) {
 #define PORT_MIN_W 18.0
 #define H_GAP 12.0
 #define COL_GAP 32.0
-#define ROW_GAP 40.0
+#define MIN_COL_W 360.0     /* one column (no positions) */
+#define MIN_COL_W_POS 150.0 /* a token position's column */
+#define ROW_GAP 34.0
 #define GUTTER_GAP 14.0
 #define LEGEND_GAP 18.0
 #define SWATCH_W 30.0
@@ -464,6 +466,31 @@ static const char *token_label(const ac_scores_file *f, int pos, char *buf, size
     return buf;
 }
 
+/* Head slots of one column: every head index used in some row of the column gets a
+ * slot, in index order, so that a head index keeps its x across layers; key/value groups
+ * follow the heads. Fills slot[] (heads 0..max_h, then groups at max_h + 1 + g) with the
+ * slot's x offset or -1 and *n_slots; returns the width of the slots at the given gap. */
+static double column_slots(const lay *L, int pos, int max_h, int max_kv, double head_w, double kv_w,
+                           double gap, double *slot, int *n_slots) {
+    const int n = max_h + 1 + max_kv + 1;
+    for (int i = 0; i < n; i++) slot[i] = -1;
+    for (size_t i = 0; i < L->n_nodes; i++) {
+        const lnode *nd = &L->nodes[i];
+        if (nd->pos != pos) continue;
+        if (nd->ref.kind == AC__NK_HEAD) slot[nd->ref.index] = 0;
+        else if (nd->ref.kind == AC__NK_KV) slot[max_h + 1 + nd->ref.index] = 0;
+    }
+    double x = 0;
+    *n_slots = 0;
+    for (int i = 0; i < n; i++) {
+        if (slot[i] < 0) continue;
+        slot[i] = x;
+        x += (i <= max_h ? head_w : kv_w) + gap;
+        ++*n_slots;
+    }
+    return x > 0 ? x - gap : 0;
+}
+
 int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error *err) {
     const ac_scores_file *f = p->in->scores;
     lay L;
@@ -494,6 +521,7 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     double *col_x = ac_calloc((size_t)n_cols_all, sizeof *col_x);
     double *col_w = ac_calloc((size_t)n_cols_all, sizeof *col_w);
     slot_key *keys = ac_malloc((ns + 1) * sizeof *keys);
+    double *slot = NULL;
     if (!res || !L.e_src || !L.e_dest || !L.e_port || !col_active || !row_active || !row_h ||
         !row_y || !col_x || !col_w || !keys)
         goto nomem;
@@ -576,27 +604,25 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     }
     const double bar_min = ac__text_box_w("Resid Start", FS_NODE, 0) + 2 * PAD_X;
 
-    /* column widths */
+    /* column widths: head slots, MLPs */
     char tok[96], idx[32];
     const double chip_h = ac__text_box_h(FS_SMALL) + 4, idx_h = ac__text_box_h(FS_PORT);
+    int max_h = 0, max_kv = 0;
+    for (size_t i = 0; i < L.n_nodes; i++) {
+        if (L.nodes[i].ref.kind == AC__NK_HEAD && L.nodes[i].ref.index > max_h) max_h = L.nodes[i].ref.index;
+        if (L.nodes[i].ref.kind == AC__NK_KV && L.nodes[i].ref.index > max_kv) max_kv = L.nodes[i].ref.index;
+    }
+    slot = ac_malloc((size_t)(max_h + max_kv + 2) * sizeof *slot);
+    if (!slot) goto nomem;
     for (int c = 0; c < n_cols_all; c++) {
         double w = 0;
         if (T > 0) w = ac__text_box_w(token_label(f, c, tok, sizeof tok), FS_SMALL, 0) + CHIP_PAD;
         if (col_active[c]) {
             w = fmax(w, bar_min);
-            int pos = T > 0 ? c : -1;
-            for (int r = 0; r < n_rows; r++) {
-                double rw = 0;
-                int k = 0;
-                for (size_t i = 0; i < L.n_nodes; i++) {
-                    lnode *n = &L.nodes[i];
-                    if (n->pos != pos || n->row != r || n->ref.kind == AC__NK_RESID_START ||
-                        n->ref.kind == AC__NK_RESID_END)
-                        continue;
-                    rw += n->w + (k++ ? H_GAP : 0);
-                }
-                w = fmax(w, rw);
-            }
+            w = fmax(w, mlp_w);
+            int ns_;
+            w = fmax(w, column_slots(&L, T > 0 ? c : -1, max_h, max_kv, head_w, kv_w, H_GAP, slot, &ns_));
+            w = fmax(w, T > 0 ? MIN_COL_W_POS : MIN_COL_W); /* room for the edges to fan out */
         }
         col_w[c] = w;
     }
@@ -703,36 +729,34 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     if (T > 0) y = band_y + chip_h + 2 + (f->seq_labels ? idx_h : 0);
     const double canvas_h = y + MARGIN;
 
-    /* place nodes */
+    /* place nodes: resid bars span the column, heads in their slots, MLPs centred */
     for (int c = 0; c < n_cols_all; c++) {
         if (!col_active[c]) continue;
-        int pos = T > 0 ? c : -1;
-        double cx = col_x[c] + shift;
-        for (int r = 0; r < n_rows; r++) {
-            double rw = 0;
-            int k = 0;
-            for (size_t i = 0; i < L.n_nodes; i++) {
-                lnode *n = &L.nodes[i];
-                if (n->pos != pos || n->row != r) continue;
-                if (n->ref.kind == AC__NK_RESID_START || n->ref.kind == AC__NK_RESID_END) {
-                    n->x = cx;
-                    n->w = col_w[c];
-                    n->h = NODE_H;
-                    n->y = row_y[r];
-                    continue;
-                }
-                rw += n->w + (k++ ? H_GAP : 0);
+        const int pos = T > 0 ? c : -1;
+        const double cx = col_x[c] + shift;
+        /* spread the slots when the column is wider than they need, up to 3 x H_GAP apart */
+        int n_slots;
+        double sw = column_slots(&L, pos, max_h, max_kv, head_w, kv_w, H_GAP, slot, &n_slots);
+        if (n_slots > 0 && sw < col_w[c]) {
+            double gap = H_GAP + fmin(2 * H_GAP, (col_w[c] - sw) / (n_slots + 1));
+            sw = column_slots(&L, pos, max_h, max_kv, head_w, kv_w, floor(gap), slot, &n_slots);
+        }
+        const double sx = cx + floor((col_w[c] - sw) / 2);
+        for (size_t i = 0; i < L.n_nodes; i++) {
+            lnode *n = &L.nodes[i];
+            if (n->pos != pos) continue;
+            switch (n->ref.kind) {
+            case AC__NK_RESID_START:
+            case AC__NK_RESID_END:
+                n->x = cx;
+                n->w = col_w[c];
+                n->h = NODE_H;
+                break;
+            case AC__NK_HEAD: n->x = sx + slot[n->ref.index]; break;
+            case AC__NK_KV: n->x = sx + slot[max_h + 1 + n->ref.index]; break;
+            default: n->x = cx + floor((col_w[c] - n->w) / 2);
             }
-            double nx = cx + floor((col_w[c] - rw) / 2);
-            for (size_t i = 0; i < L.n_nodes; i++) {
-                lnode *n = &L.nodes[i];
-                if (n->pos != pos || n->row != r || n->ref.kind == AC__NK_RESID_START ||
-                    n->ref.kind == AC__NK_RESID_END)
-                    continue;
-                n->x = nx;
-                n->y = row_y[r] + (row_h[r] - n->h) / 2;
-                nx += n->w + H_GAP;
-            }
+            n->y = row_y[n->row] + (row_h[n->row] - n->h) / 2;
         }
     }
 
@@ -851,6 +875,7 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     ac_free(col_x);
     ac_free(col_w);
     ac_free(keys);
+    ac_free(slot);
     *out = res;
     return AC_OK;
 nomem:
@@ -862,6 +887,7 @@ nomem:
     ac_free(col_x);
     ac_free(col_w);
     ac_free(keys);
+    ac_free(slot);
     ac_report_layout_free(res);
     return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
 }

@@ -40,6 +40,10 @@ static int linear_ticks(double *lo, double *hi, int target, double *ticks, doubl
 
 static void tick_label(double v, double step, char *buf, size_t n) {
     double a = fabs(v);
+    if (a >= 1e4 && a < 1e9 && fmod(step, 1000) == 0) { /* 10k, 20k, ... */
+        snprintf(buf, n, "%gk", v / 1000);
+        return;
+    }
     if (a >= 1e6 || (a > 0 && a < 1e-4)) {
         snprintf(buf, n, "%.3g", v);
         return;
@@ -105,7 +109,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
     }
     const double axis_h = ac__text_box_h(FS_AXIS), tick_h = ac__text_box_h(FS_TICK);
     const double ml = 6 + axis_h + 6 + ylab_w + 6, mr = 18;
-    const double mt = 8 + ac__text_box_h(FS_PTITLE) + 8, mb = 6 + tick_h + 4 + axis_h + 6;
+    const double mt = 8 + ac__text_box_h(FS_PTITLE) + 8, mb = 8 + tick_h + 4 + axis_h + 6;
     axis ax = {0, 0, ml, W - mr, p->log_x}, ay = {ymin, ymax, H - mb, mt, 0};
 
     /* x ticks: linear with fewer ticks until the labels fit; log by decades */
@@ -182,7 +186,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
         if (p->log_x) log_label((int)lround(log10(xt[i])), lab, sizeof lab);
         else tick_label(xt[i], xstep, lab, sizeof lab);
         double x = map(&ax, xt[i]);
-        text(b, x, H - mb + 4 + 1 + AC__ASCENT * FS_TICK, FS_TICK, "middle", "#374151", 0, lab, NULL);
+        text(b, x, H - mb + 8 + 1 + AC__ASCENT * FS_TICK, FS_TICK, "middle", "#374151", 0, lab, NULL);
     }
     /* axis titles */
     text(b, ml + (W - ml - mr) / 2, H - 6 - AC__DESCENT * FS_AXIS - 1, FS_AXIS, "middle", "#111827", 0, p->x_label, NULL);

@@ -42,31 +42,61 @@ static void esc(ac__sbuf *b, const char *s) { ac__sb_esc(b, s); }
 
 /* ---- settings tables ---- */
 
-static void json_value_text(ac__sbuf *b, json_t *v) {
+/* A JSON value for display: strings bare at the top level and quoted inside arrays and
+ * objects, reals with 6 significant digits, a space after commas so that long arrays
+ * wrap. */
+static void json_value_text_at(ac__sbuf *b, json_t *v, int nested) {
     char num[48];
-    if (json_is_string(v)) esc(b, json_string_value(v));
-    else if (json_is_integer(v)) ac__sb_printf(b, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v)) {
+    if (json_is_string(v)) {
+        if (!nested) {
+            esc(b, json_string_value(v));
+            return;
+        }
+        char *q = json_dumps(v, JSON_ENCODE_ANY); /* JSON-quoted */
+        if (q) esc(b, q);
+        else b->failed = 1;
+        free(q);
+    } else if (json_is_integer(v)) {
+        ac__sb_printf(b, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (isfinite(d)) snprintf(num, sizeof num, "%.6g", d);
         else ac__fmt_num(d, num, sizeof num);
         ac__sb_puts(b, num);
-    } else if (json_is_true(v)) ac__sb_puts(b, "true");
-    else if (json_is_false(v)) ac__sb_puts(b, "false");
-    else if (json_is_null(v)) ac__sb_puts(b, "null");
-    else {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (s) {
-            /* a space after commas so that long arrays wrap */
-            for (char *c = s; *c; c++) {
-                char one[2] = {*c, 0};
-                esc(b, one);
-                if (*c == ',') ac__sb_puts(b, " ");
-            }
+    } else if (json_is_true(v)) {
+        ac__sb_puts(b, "true");
+    } else if (json_is_false(v)) {
+        ac__sb_puts(b, "false");
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        ac__sb_puts(b, "[");
+        json_array_foreach(v, i, x) {
+            if (i) ac__sb_puts(b, ", ");
+            json_value_text_at(b, x, 1);
         }
-        free(s);
+        ac__sb_puts(b, "]");
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        int first = 1;
+        ac__sb_puts(b, "{");
+        json_object_foreach(v, k, x) {
+            if (!first) ac__sb_puts(b, ", ");
+            first = 0;
+            json_t *ks = json_string(k);
+            json_value_text_at(b, ks, 1);
+            json_decref(ks);
+            ac__sb_puts(b, ": ");
+            json_value_text_at(b, x, 1);
+        }
+        ac__sb_puts(b, "}");
+    } else {
+        ac__sb_puts(b, "null");
     }
 }
+
+static void json_value_text(ac__sbuf *b, json_t *v) { json_value_text_at(b, v, 0); }
 
 static void json_rows(ac__sbuf *b, json_t *obj, const char *prefix) {
     const char *key;
@@ -185,7 +215,7 @@ static int curves_section(ac__sbuf *b, const ac__report_prep *p, const ac_report
         ac__plot_series s = {metrics[m].title, x, y, n, "#1d4ed8", 0};
         for (int lg = 0; lg < 2; lg++) {
             ac__plot pl = {metrics[m].title, lg ? "edges in the circuit (log scale)" : "edges in the circuit",
-                           metrics[m].y_label, lg, 460, 280, &s, 1, hl, hl_label,
+                           metrics[m].y_label, lg, 540, 290, &s, 1, hl, hl_label,
                            p->in->circuit ? (double)l->n_edges : NAN, 0, 0};
             ac__sb_printf(b, "<div class=\"figure\" data-metric=\"%s\">\n", metrics[m].key);
             ac__plot_svg(b, &pl);

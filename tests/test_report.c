@@ -486,6 +486,32 @@ static void test_layout_positions(void **state) {
     mem_free(f);
     free(s);
     ac_graph_free(g);
+
+    /* long prompts: only the positions with drawn edges get a column and a label */
+    g = make_graph(2, 2, 2, 0, 1, 60);
+    s = calloc(g->n_edges, sizeof *s);
+    s[find_edge(g, "A0.1", "Resid End", 5)] = 1;
+    s[find_edge(g, "A1.0", "Resid End", 50)] = -2;
+    f = mem_scores(g, s, NULL, NULL, 0);
+    in = (ac_report_input){.scores = f, .top = 2};
+    l = layout_ok(&in);
+    assert_int_equal(l->n_columns, 2);
+    tokens = 0;
+    for (size_t i = 0; i < l->n_boxes; i++)
+        if (l->boxes[i].kind == AC_REPORT_TOKEN) {
+            assert_true(l->boxes[i].pos == 5 || l->boxes[i].pos == 50);
+            assert_string_equal(l->boxes[i].text, l->boxes[i].pos == 5 ? "pos 5" : "pos 50");
+            tokens++;
+        }
+    assert_int_equal(tokens, 2);
+    assert_true(l->width < 600);
+    ac_report_layout_free(l);
+    char *svg = render_ok(&in, AC_REPORT_SVG);
+    assert_non_null(strstr(svg, "60 positions: those without drawn edges are left out"));
+    ac_free(svg);
+    mem_free(f);
+    free(s);
+    ac_graph_free(g);
 }
 
 /* Small graphs: 2 layers x 2 heads with separate and combined Q/K/V, attention-only,

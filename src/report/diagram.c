@@ -57,7 +57,7 @@ void ac__diagram_svg(ac__sbuf *sb, const ac__report_prep *p, const ac_report_lay
         if (!e->in_ground_truth) continue;
         ac__sb_printf(sb, "<path class=\"ac-gt-halo\" d=\"");
         edge_path(sb, e);
-        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"0.45\" stroke-width=\"%.1f\"/>\n", COLOR_GT, e->width + 6);
+        ac__sb_printf(sb, "\" stroke=\"%s\" stroke-opacity=\"0.45\" stroke-width=\"%.1f\"/>\n", COLOR_GT, e->width + 4);
     }
     char num[32], rank[32];
     for (size_t i = l->n_edges; i-- > 0;) {

@@ -263,6 +263,7 @@ void ac__report_prep_free(ac__report_prep *p) {
 #define COL_GAP 32.0
 #define MIN_COL_W 360.0     /* one column (no positions) */
 #define MIN_COL_W_POS 150.0 /* a token position's column */
+#define MAX_POSITIONS_SHOWN 48 /* more positions: only those with drawn edges */
 #define ROW_GAP 34.0
 #define GUTTER_GAP 14.0
 #define LEGEND_GAP 18.0
@@ -631,10 +632,16 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     double x = MARGIN + (gutter > 0 ? gutter + GUTTER_GAP : 0);
     const double content_x0 = x;
     int n_cols_drawn = 0;
+    /* positions without drawn edges keep a narrow column with their token, so that the
+     * prompt reads in order, unless there are many of them */
+    const int show_empty = T > 0 && T <= MAX_POSITIONS_SHOWN;
+    int prev = -1;
     for (int c = 0; c < n_cols_all; c++) {
+        if (!col_active[c] && !show_empty) continue;
+        if (prev >= 0) x += col_active[c] || col_active[prev] ? COL_GAP : 8;
         col_x[c] = x;
-        if (c + 1 < n_cols_all) x += col_w[c] + (col_active[c] || col_active[c + 1] ? COL_GAP : 8);
-        else x += col_w[c];
+        x += col_w[c];
+        prev = c;
         n_cols_drawn += col_active[c];
     }
     double content_right = x;
@@ -655,6 +662,10 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
         n_items = 1;
         if (ns == 0) {
             snprintf(items[1].text, sizeof items[1].text, "no edge has a non-zero score");
+            items[1].swatch = -1;
+            n_items = 2;
+        } else if (T > MAX_POSITIONS_SHOWN && ns == p->top && !p->n_dropped) {
+            snprintf(items[1].text, sizeof items[1].text, "%d positions: those without drawn edges are left out", T);
             items[1].swatch = -1;
             n_items = 2;
         } else if (ns != p->top || p->n_dropped) {
@@ -795,6 +806,7 @@ int ac__layout_build(const ac__report_prep *p, ac_report_layout **out, ac_error 
     /* token positions */
     if (T > 0) {
         for (int c = 0; c < n_cols_all; c++) {
+            if (!col_active[c] && !show_empty) continue;
             token_label(f, c, tok, sizeof tok);
             double w = ac__text_box_w(tok, FS_SMALL, 0) + CHIP_PAD;
             double cx = col_x[c] + shift + col_w[c] / 2;

@@ -22,6 +22,7 @@ int ac_algo_activation_magnitude(ac_algo_ctx *c, float *scores, ac_error *err) {
             for (size_t i = 0; i < n; i++) acc += c->other[s * n + i];
             mean[s] += acc / (double)n / (double)c->split->n_batches;
         }
+        ac__algo_progress(c, bi + 1, c->split->n_batches, "activation magnitude");
     }
     for (size_t e = 0; e < g->n_edges; e++) {
         int src;

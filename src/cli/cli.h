@@ -19,10 +19,31 @@ int ac_cli_tokenize(int argc, char **argv);
 int ac_cli_run(int argc, char **argv);
 int ac_cli_info(int argc, char **argv);
 int ac_cli_data(int argc, char **argv);
+int ac_cli_discover(int argc, char **argv);
+int ac_cli_evaluate(int argc, char **argv);
+int ac_cli_export(int argc, char **argv);
 int ac_cli_report(int argc, char **argv);
 
 /* Print "autocircuit: <formatted error>" on stderr and return the error's code. */
 int ac_cli_fail(const ac_error *err);
+
+/* ---- progress and interrupts (src/cli/progress.c) ---- */
+
+/* Progress on stderr, plugged into ac_algo_ctx_set_progress(ctx, ac_cli_progress_cb, &p):
+ * on a terminal a redrawn bar "what [#####.....] 12/40 3.1/s ETA 0:09"; otherwise a plain
+ * line at most every 2 s and one at the end of each phase. Disabled by quiet. */
+typedef struct ac_cli_progress {
+    int enabled, tty, drawn;
+    double interval, start, last;
+    char what[64];
+} ac_cli_progress;
+void ac_cli_progress_init(ac_cli_progress *p, int quiet);
+void ac_cli_progress_cb(void *p, size_t done, size_t total, const char *what);
+void ac_cli_progress_end(ac_cli_progress *p);
+/* Monotonic clock in seconds. */
+double ac_cli_seconds(void);
+/* SIGINT/SIGTERM: remove every partial output file (ac__afile_cleanup_all), exit 130. */
+void ac_cli_install_signal_handlers(void);
 
 #endif
 

@@ -3,13 +3,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
 const char ac_cli_data_help[] =
     "dataset options (auto-circuit's load_datasets_from_json; defaults as there):\n"
-    "  --data FILE.json      prompt pairs (repeat for several files: the first is read in\n"
-    "                        full, later ones add prompts)\n"
+    "  --data FILE.json[,FILE2.json...]  prompt pairs (required; several files, comma-\n"
+    "                        separated or repeated: the first is read in full, later ones\n"
+    "                        add prompts)\n"
     "  --tokenizer PATH      tokenizer for text prompts (default: the model's own)\n"
     "  --no-bos              do not prepend BOS (default: prepend)\n"
     "  --batch-size N[,M]    prompts per batch, or train,test (default 32)\n"
@@ -56,9 +58,21 @@ int ac_cli_data_option(int argc, char **argv, int *i, ac_cli_data_args *d) {
     if (!strcmp(argv[*i], "--drop-last")) return d->opts.drop_last = 1, 1;
     if ((r = ac_cli_opt(argc, argv, i, "--data", &v))) {
         if (r < 0) return -1;
-        if (d->n_paths == sizeof d->paths / sizeof d->paths[0])
-            return ac_cli_usage_error("too many --data files"), -1;
-        d->paths[d->n_paths++] = v;
+        /* FILE1,FILE2: several files, unless a file of that very name exists; the
+         * argument string is split in place (argv strings are writable) */
+        char *p = (char *)v, *comma = NULL;
+        if (strchr(v, ',') && access(v, F_OK) != 0) comma = strchr(p, ',');
+        for (;;) {
+            if (comma) *comma = 0;
+            if (*p) {
+                if (d->n_paths == sizeof d->paths / sizeof d->paths[0])
+                    return ac_cli_usage_error("too many --data files"), -1;
+                d->paths[d->n_paths++] = p;
+            }
+            if (!comma) break;
+            p = comma + 1;
+            comma = strchr(p, ',');
+        }
         return 1;
     }
     if ((r = ac_cli_opt(argc, argv, i, "--tokenizer", &v))) {

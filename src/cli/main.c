@@ -39,6 +39,9 @@ static const ac_cli_command commands[] = {
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
+    {"discover", "score every edge of the circuit graph with an algorithm", ac_cli_discover},
+    {"evaluate", "faithfulness curve of a scores file (and ROC against a ground truth)", ac_cli_evaluate},
+    {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
     {"report", "HTML/SVG report of a scores file: diagram, curves, top edges", ac_cli_report},
     {NULL, NULL, NULL}, /* sentinel */
 };
@@ -61,6 +64,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     ensure_runtime_env(argv);
+    ac_cli_install_signal_handlers();
     if (argc < 2) {
         usage(stderr);
         return AC_ERR_ARG;

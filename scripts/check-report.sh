@@ -31,13 +31,47 @@ mkdir -p "$OUT/samples"
 "$GEN" --samples "$OUT/samples"
 S="$OUT/samples"
 
+# The real pipeline on small models: discover and evaluate, then the report. A prompt
+# dataset of equal-length prompts (token ids < 53) so that --positions works too.
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+cat > "$S/prompts.json" <<'JSON'
+{
+  "seq_labels": ["<s>", "When", " A", " and", " B", " went"],
+  "prompts": [
+    {"clean": [10, 11, 12, 13, 14, 15], "corrupt": [10, 11, 16, 13, 14, 15], "answers": [20], "wrong_answers": [21]},
+    {"clean": [10, 11, 17, 13, 18, 15], "corrupt": [10, 11, 19, 13, 18, 15], "answers": [22], "wrong_answers": [23]},
+    {"clean": [10, 11, 24, 13, 25, 15], "corrupt": [10, 11, 26, 13, 25, 15], "answers": [27], "wrong_answers": [28]},
+    {"clean": [10, 11, 29, 13, 30, 15], "corrupt": [10, 11, 31, 13, 30, 15], "answers": [32], "wrong_answers": [33]},
+    {"clean": [10, 11, 34, 13, 35, 15], "corrupt": [10, 11, 36, 13, 35, 15], "answers": [37], "wrong_answers": [38]},
+    {"clean": [10, 11, 39, 13, 40, 15], "corrupt": [10, 11, 41, 13, 40, 15], "answers": [42], "wrong_answers": [43]},
+    {"clean": [10, 11, 44, 13, 45, 15], "corrupt": [10, 11, 46, 13, 45, 15], "answers": [47], "wrong_answers": [48]},
+    {"clean": [10, 11, 49, 13, 50, 15], "corrupt": [10, 11, 51, 13, 50, 15], "answers": [12], "wrong_answers": [14]}
+  ]
+}
+JSON
+real_cases=""
+for model in "$SRC/tests/data/golden/gpt2_tiny" "${AC_SHARED_DIR:-$SRC/../shared}/models/stories260K/stories260K.bin"; do
+    [ -e "$model" ] || continue
+    m=$(basename "$model" .bin)
+    common="--model $model --data $S/prompts.json --train-test 4,4 --quiet"
+    # shellcheck disable=SC2086
+    "$CLI" discover $common --algo eap --out "$S/$m-scores.json"
+    # shellcheck disable=SC2086
+    "$CLI" evaluate $common --split test --scores "$S/$m-scores.json" --out "$S/$m-curve.json"
+    # shellcheck disable=SC2086
+    "$CLI" discover $common --algo eap --positions --out "$S/$m-pos-scores.json"
+    real_cases="$real_cases
+$m|--scores $S/$m-scores.json --curve $S/$m-curve.json
+$m-pos|--scores $S/$m-pos-scores.json --top 20"
+done
+
 # name | options
 cat > "$OUT/cases.txt" <<CASES
 gpt2|--scores $S/gpt2-scores.json --curve $S/gpt2-curve.json --ground-truth $S/gpt2-ground-truth.json --title GPT-2 small, planted circuit
 gpt2-top300|--scores $S/gpt2-scores.json --ground-truth $S/gpt2-ground-truth.json --top 300
 gpt2-edges|--scores $S/gpt2-scores.json --curve $S/gpt2-curve.json --edges 20
 positions|--scores $S/pos-scores.json --top 15 --title Per-position edges
-tiny|--scores $S/tiny-scores.json --top 26
+tiny|--scores $S/tiny-scores.json --top 26$real_cases
 CASES
 
 # The checker, run at the end of the page: collects the rendered boxes of the SVGs.

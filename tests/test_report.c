@@ -396,6 +396,48 @@ static void test_text(void **state) {
     assert_string_equal(ac__fmt_num(0.000123456, n, sizeof n), "0.0001235");
 }
 
+/* Plots: ticks and their labels, log axes, NaN gaps, reference lines. */
+static void test_plot(void **state) {
+    (void)state;
+    double x[] = {0, 1, 3, 10, 30, 100, 300, 1000}, y[] = {1e-4, 1.2e-4, 1.5e-4, NAN, 1.8e-4, 1.9e-4, 2e-4, 2e-4};
+    ac__plot_series se = {"kl", x, y, 8, "#123456", 0};
+    ac__plot p = {"T", "edges", "KL", 1, 500, 300, &se, 1, NAN, NULL, NAN, 0, 0};
+    ac__sbuf b = {0};
+    ac__plot_svg(&b, &p);
+    assert_false(b.failed);
+    const char *want[] = {">1</text>", ">10</text>", ">100</text>", ">1k</text>", ">200\xC2\xB5</text>",
+                          ">120\xC2\xB5</text>", ">edges</text>", ">KL</text>", ">T</text>"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(b.p, want[i])) print_error("missing %s in\n%s\n", want[i], b.p);
+        assert_non_null(strstr(b.p, want[i]));
+    }
+    assert_int_equal(count_of(b.p, "<path class=\"ac-series\""), 2); /* the NaN splits the line */
+    assert_int_equal(count_of(b.p, "<circle"), 6);                   /* x = 0 and the NaN left out */
+    assert_null(strstr(b.p, "e-05"));
+    ac__sb_free(&b);
+    /* linear x from 0, a reference line with its label, a marker */
+    p.log_x = 0;
+    p.hline = 2.5e-4;
+    p.hline_label = "full model";
+    p.vline = 30;
+    ac__plot_svg(&b, &p);
+    assert_non_null(strstr(b.p, ">0</text>"));
+    assert_non_null(strstr(b.p, ">1000</text>"));
+    assert_non_null(strstr(b.p, ">250\xC2\xB5</text>")); /* the y axis reaches the reference line */
+    assert_non_null(strstr(b.p, ">full model</text>"));
+    assert_int_equal(count_of(b.p, "class=\"ac-marker\""), 1);
+    assert_int_equal(count_of(b.p, "<circle"), 7);
+    ac__sb_free(&b);
+    /* no finite point at all */
+    double nan_y[] = {NAN, NAN};
+    ac__plot_series se2 = {"none", x, nan_y, 2, "#000000", 0};
+    p.series = &se2;
+    p.hline = NAN;
+    ac__plot_svg(&b, &p);
+    assert_non_null(strstr(b.p, ">no data</text>"));
+    ac__sb_free(&b);
+}
+
 /* GPT-2 small: 12 layers x 12 heads, separate Q/K/V, top 50 and top 300 edges */
 static void test_layout_gpt2(void **state) {
     (void)state;
@@ -1067,7 +1109,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--samples")) return write_samples(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_names),  cmocka_unit_test(test_text),
-        cmocka_unit_test(test_layout_gpt2), cmocka_unit_test(test_layout_positions),
+        cmocka_unit_test(test_plot),        cmocka_unit_test(test_layout_gpt2),
+        cmocka_unit_test(test_layout_positions),
         cmocka_unit_test(test_layout_small), cmocka_unit_test(test_selection),
         cmocka_unit_test(test_ground_truth), cmocka_unit_test(test_html),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_cli),

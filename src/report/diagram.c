@@ -98,7 +98,7 @@ void ac__diagram_svg(ac__sbuf *sb, const ac__report_prep *p, const ac_report_lay
             ac__sb_esc(sb, b->text);
             if (b->pos >= 0) ac__sb_printf(sb, " at position %d", b->pos);
             ac__sb_printf(sb, "</title><rect id=\"%s\" class=\"ac-box ac-node\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                              "height=\"%.1f\" rx=\"4\" fill=\"%s\" stroke=\"%s\"/></g>\n",
+                              "height=\"%.1f\" rx=\"4\" fill=\"%s\" fill-opacity=\"0.82\" stroke=\"%s\"/></g>\n",
                           id, b->x, b->y, b->w, b->h, fill, stroke);
             break;
         }

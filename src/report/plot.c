@@ -38,13 +38,29 @@ static int linear_ticks(double *lo, double *hi, int target, double *ticks, doubl
     return n;
 }
 
-static void tick_label(double v, double step, char *buf, size_t n) {
+/* Tick labels share one style per axis: plain decimals with as many places as the step
+ * needs; small steps with an SI prefix (50µ, 100µ); 10k, 20k for thousands. `top` is the
+ * largest |tick| of the axis. */
+static void tick_label(double v, double step, double top, char *buf, size_t n) {
     double a = fabs(v);
     if (a >= 1e4 && a < 1e9 && fmod(step, 1000) == 0) { /* 10k, 20k, ... */
         snprintf(buf, n, "%gk", v / 1000);
         return;
     }
-    if (a >= 1e6 || (a > 0 && a < 1e-4)) {
+    if (step < 1e-3 && top > 0 && top < 1e-1) {
+        static const char *const prefix[] = {"m", "\xC2\xB5", "n", "p"}; /* milli, micro, nano, pico */
+        int g = (int)floor(log10(top) / 3) * 3; /* -3, -6, ... */
+        if (g > -3) g = -3;
+        if (g >= -12) {
+            double scale = pow(10, -g), st = step * scale;
+            int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
+            if (dec > 6) dec = 6;
+            if (v == 0) snprintf(buf, n, "0");
+            else snprintf(buf, n, "%.*f%s", dec, v * scale, prefix[-g / 3 - 1]);
+            return;
+        }
+    }
+    if (a >= 1e9 || (a > 0 && a < 1e-12)) {
         snprintf(buf, n, "%.3g", v);
         return;
     }
@@ -52,6 +68,12 @@ static void tick_label(double v, double step, char *buf, size_t n) {
     if (dec > 6) dec = 6;
     snprintf(buf, n, "%.*f", dec, v);
     if (!strcmp(buf, "-0")) snprintf(buf, n, "0");
+}
+
+static double max_abs_tick(const double *t, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(t[i]));
+    return m;
 }
 
 static void log_label(int e, char *buf, size_t n) {
@@ -104,7 +126,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
     char lab[48];
     double ylab_w = 0;
     for (int i = 0; i < nyt; i++) {
-        tick_label(yt[i], ystep, lab, sizeof lab);
+        tick_label(yt[i], ystep, max_abs_tick(yt, nyt), lab, sizeof lab);
         ylab_w = fmax(ylab_w, ac__text_box_w(lab, FS_TICK, 0));
     }
     const double axis_h = ac__text_box_h(FS_AXIS), tick_h = ac__text_box_h(FS_TICK);
@@ -136,7 +158,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
             ax.lo = lo, ax.hi = hi;
             double need = 0;
             for (int i = 0; i < nxt; i++) {
-                tick_label(xt[i], xstep, lab, sizeof lab);
+                tick_label(xt[i], xstep, max_abs_tick(xt, nxt), lab, sizeof lab);
                 need = fmax(need, ac__text_box_w(lab, FS_TICK, 0));
             }
             if (nxt < 2 || (W - ml - mr) / (nxt - 1) >= need + 8) break;
@@ -178,13 +200,13 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
     ac__sb_puts(b, "</g>\n");
     /* tick labels */
     for (int i = 0; i < nyt; i++) {
-        tick_label(yt[i], ystep, lab, sizeof lab);
+        tick_label(yt[i], ystep, max_abs_tick(yt, nyt), lab, sizeof lab);
         double y = map(&ay, yt[i]);
         text(b, ml - 6, y + (AC__ASCENT - AC__DESCENT) / 2 * FS_TICK, FS_TICK, "end", "#374151", 0, lab, NULL);
     }
     for (int i = 0; i < nxt; i++) {
         if (p->log_x) log_label((int)lround(log10(xt[i])), lab, sizeof lab);
-        else tick_label(xt[i], xstep, lab, sizeof lab);
+        else tick_label(xt[i], xstep, max_abs_tick(xt, nxt), lab, sizeof lab);
         double x = map(&ax, xt[i]);
         text(b, x, H - mb + 8 + 1 + AC__ASCENT * FS_TICK, FS_TICK, "middle", "#374151", 0, lab, NULL);
     }

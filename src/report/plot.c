@@ -136,7 +136,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
 
     /* x ticks: linear with fewer ticks until the labels fit; log by decades */
     double xt[MAX_TICKS], xstep = 1;
-    int nxt = 0, minor = 0;
+    int nxt = 0;
     double minor_t[MAX_TICKS * 8];
     int nminor = 0;
     if (p->log_x) {
@@ -146,8 +146,7 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
         int every = 1;
         while ((e1 - e0) / every + 1 > 8) every++;
         for (int e = e0; e <= e1 && nxt < MAX_TICKS; e += every) xt[nxt++] = pow(10, e);
-        minor = e1 - e0 <= 6;
-        if (minor)
+        if (e1 - e0 <= 6) /* minor ticks at 2..9 */
             for (int e = e0; e < e1; e++)
                 for (int k = 2; k <= 9; k++) minor_t[nminor++] = k * pow(10, e);
     } else {
@@ -245,7 +244,6 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
     for (size_t s = 0; s < p->n_series; s++) {
         const ac__plot_series *se = &p->series[s];
         int open = 0;
-        double px = 0, py = 0;
         for (size_t i = 0; i < se->n; i++) {
             double x = se->x[i], y = se->y[i];
             if (!isfinite(x) || !isfinite(y) || (p->log_x && x <= 0)) {
@@ -261,13 +259,10 @@ void ac__plot_svg(ac__sbuf *b, const ac__plot *p) {
                 open = 1;
             } else if (se->step_hv) {
                 ac__sb_printf(b, "H%.1fV%.1f", X, Y);
-                (void)py;
             } else {
                 ac__sb_printf(b, "L%.1f %.1f", X, Y);
             }
-            px = X, py = Y;
         }
-        (void)px;
         if (open) ac__sb_puts(b, "\"/>\n");
         if (se->n <= 200) {
             ac__sb_printf(b, "<g fill=\"%s\">\n", se->color);

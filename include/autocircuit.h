@@ -14,5 +14,6 @@
 #include "autocircuit/scores.h"
 #include "autocircuit/zoo.h"
 #include "autocircuit/tasks.h"
+#include "autocircuit/report.h"
 
 #endif

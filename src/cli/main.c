@@ -35,12 +35,14 @@ static void ensure_runtime_env(char **argv) {
 }
 
 static const ac_cli_command commands[] = {
+    {"demo", "discover, evaluate and report on the shipped model with a known circuit", ac_cli_demo},
     {"run", "run a model on a prompt: top next tokens, greedy generation", ac_cli_run},
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
     {"discover", "score every edge of the circuit graph with an algorithm", ac_cli_discover},
     {"evaluate", "faithfulness curve of a scores file (and ROC against a ground truth)", ac_cli_evaluate},
+    {"report", "HTML/SVG report of a scores file: diagram, curves, top edges", ac_cli_report},
     {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
     {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
     {"make-dataset", "generate a benchmark dataset (ioi, greater-than, docstring, induction)", ac_cli_make_dataset},

@@ -12,5 +12,6 @@
 #include "autocircuit/engine.h"
 #include "autocircuit/algos.h"
 #include "autocircuit/scores.h"
+#include "autocircuit/train.h"
 
 #endif

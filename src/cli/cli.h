@@ -19,6 +19,7 @@ int ac_cli_tokenize(int argc, char **argv);
 int ac_cli_run(int argc, char **argv);
 int ac_cli_info(int argc, char **argv);
 int ac_cli_data(int argc, char **argv);
+int ac_cli_train(int argc, char **argv);
 
 /* Print "autocircuit: <formatted error>" on stderr and return the error's code. */
 int ac_cli_fail(const ac_error *err);

@@ -39,6 +39,7 @@ static const ac_cli_command commands[] = {
     {"info", "architecture and circuit-graph sizes of a model", ac_cli_info},
     {"tokenize", "text to token ids and back", ac_cli_tokenize},
     {"data", "load a prompt-pair dataset and summarise it", ac_cli_data},
+    {"train", "train a small GPT-2 model on a synthetic task (ioi, greater-than, induction)", ac_cli_train},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

@@ -29,9 +29,22 @@ void ac_train_options_default(ac_train_options *o, ac_task_kind task) {
     o->seed = 1;
     o->n_train = 20000;
     o->n_test = 1000;
-    if (task == AC_TASK_INDUCTION) {
+    /* per task: the settings of the shipped models (docs/training.md) */
+    switch (task) {
+    case AC_TASK_IOI:
+        o->steps = 2000;
+        o->lr = 1e-2;
+        break;
+    case AC_TASK_GREATER_THAN:
+        o->steps = 1500;
+        o->lr = 3e-3;
+        break;
+    case AC_TASK_INDUCTION:
         o->d_mlp = 0;
         o->lm_loss = 1;
+        o->steps = 2000;
+        o->lr = 3e-3;
+        break;
     }
 }
 

@@ -111,7 +111,8 @@ void ac_train_options_default(ac_train_options *o, ac_task_kind task);
 typedef struct ac_train_result {
     double final_loss;       /* mean training loss over the last 5% of steps */
     double test_accuracy;    /* fraction of held-out clean prompts whose top token is an answer */
-    double test_loss;        /* mean -log P(answer set) ... see docs/training.md */
+    double test_loss;        /* mean of the training loss at the last position: the
+                                mean over answers of -log p(answer) */
     double test_prob;        /* mean probability mass on the answers (clean prompts) */
     double clean_logit_diff; /* mean over prompts of mean answer logit - mean wrong logit */
     double corrupt_logit_diff;

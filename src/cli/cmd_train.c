@@ -57,7 +57,6 @@ static int parse_float(const char *opt, const char *s, double lo, double hi, dou
 
 typedef struct progress_state {
     int tty;
-    int width;
 } progress_state;
 
 static void progress(void *ctx, int step, int steps, double loss, double lr) {
@@ -160,7 +159,7 @@ int ac_cli_train(int argc, char **argv) {
         if (bad) return AC_ERR_ARG;
     }
     if (o.warmup > o.steps) o.warmup = o.steps;
-    progress_state ps = {isatty(fileno(stderr)), 40};
+    progress_state ps = {isatty(fileno(stderr))};
     if (!quiet) {
         o.progress = progress;
         o.progress_ctx = &ps;

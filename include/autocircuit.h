@@ -15,5 +15,6 @@
 #include "autocircuit/zoo.h"
 #include "autocircuit/tasks.h"
 #include "autocircuit/report.h"
+#include "autocircuit/train.h"
 
 #endif

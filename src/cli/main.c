@@ -47,6 +47,7 @@ static const ac_cli_command commands[] = {
     {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
     {"make-dataset", "generate a benchmark dataset (ioi, greater-than, docstring, induction)", ac_cli_make_dataset},
     {"official-circuit", "write a published circuit (IOI, greater-than, docstring) as a ground truth", ac_cli_official_circuit},
+    {"train", "train a small GPT-2 model on a synthetic task (ioi, greater-than, induction)", ac_cli_train},
     {NULL, NULL, NULL}, /* sentinel */
 };
 

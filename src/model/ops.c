@@ -359,3 +359,46 @@ void ac__attention_backward_kv(float *dqkv, float *scratch, const float *dz, con
         }
     }
 }
+
+/* ---- weight gradients ---------------------------------------------------------------- */
+
+void ac__matmul_backward_weight(float *dW, float *db, const float *dout, int ld_dout,
+                                const float *in, int ld_in, int N, int IN, int OUT) {
+    if (N <= 0 || OUT <= 0 || IN <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, ld_dout, in,
+                ld_in, 1.0f, dW, IN);
+    if (!db) return;
+    /* rows in order (deterministic); columns vectorised */
+    for (int i = 0; i < N; i++) {
+        const float *g = dout + (size_t)i * (size_t)ld_dout;
+#pragma omp simd
+        for (int o = 0; o < OUT; o++) db[o] += g[o];
+    }
+}
+
+void ac__norm_backward_params(float *dw, float *db, const float *dout, const float *in, int N,
+                              int C, float eps, ac_norm_kind kind) {
+    if (kind == AC_NORM_NONE) return;
+    for (int i = 0; i < N; i++) {
+        const float *x = in + (size_t)i * (size_t)C;
+        const float *dy = dout + (size_t)i * (size_t)C;
+        double mean, rstd;
+        norm_stats(x, C, eps, kind, &mean, &rstd);
+        const float m = (float)mean, r = (float)rstd;
+#pragma omp simd
+        for (int c = 0; c < C; c++) dw[c] += dy[c] * ((x[c] - m) * r);
+        if (db) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) db[c] += dy[c];
+        }
+    }
+}
+
+void ac__embedding_backward(float *dE, const float *dout, const int32_t *ids, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        float *row = dE + (size_t)ids[i] * (size_t)C;
+        const float *g = dout + (size_t)i * (size_t)C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) row[c] += g[c];
+    }
+}

@@ -66,4 +66,20 @@ void ac__attention_backward_kv(float *dqkv, float *scratch, const float *dz, con
                                const float *qkv, int ld_qkv, int B, int T, int H, int Hkv, int dh,
                                const float *pkv, int P);
 
+/* ---- weight gradients (training; see src/model/grad.c) ------------------------------
+ * Each ACCUMULATES (+=) into its outputs and is deterministic for a given thread count
+ * (sums over rows run in row order). */
+
+/* dW[OUT, IN] += dout[N, OUT]^T · in[N, IN] (sgemm); db[OUT] += Σ_n dout[n, :] unless
+ * db is NULL. The weight gradient of ac__matmul_forward. */
+void ac__matmul_backward_weight(float *dW, float *db, const float *dout, int ld_dout,
+                                const float *in, int ld_in, int N, int IN, int OUT);
+/* Parameter gradients of ac__norm_forward: dw[C] += Σ_n dout ⊙ xhat, db[C] += Σ_n dout
+ * (db NULL for RMSNorm), statistics recomputed from `in` as the forward computes them.
+ * Nothing for AC_NORM_NONE. */
+void ac__norm_backward_params(float *dw, float *db, const float *dout, const float *in, int N,
+                              int C, float eps, ac_norm_kind kind);
+/* Embedding (row gather) backward: dE[ids[n], :] += dout[n, :] for n < N, rows of C. */
+void ac__embedding_backward(float *dE, const float *dout, const int32_t *ids, int N, int C);
+
 #endif

@@ -45,6 +45,7 @@ static const ac_cli_command commands[] = {
     {"report", "HTML/SVG report of a scores file: diagram, curves, top edges", ac_cli_report},
     {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
     {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
+    {"bench-zoo", "every algorithm on every shipped model: ROC AUC, faithfulness, time", ac_cli_bench_zoo},
     {"make-dataset", "generate a benchmark dataset (ioi, greater-than, docstring, induction)", ac_cli_make_dataset},
     {"official-circuit", "write a published circuit (IOI, greater-than, docstring) as a ground truth", ac_cli_official_circuit},
     {"train", "train a small GPT-2 model on a synthetic task (ioi, greater-than, induction)", ac_cli_train},

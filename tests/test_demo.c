@@ -81,10 +81,33 @@ static void test_demo(void **state) {
     free(out);
 }
 
+/* bench-zoo on a subset: one row per algorithm and model, ROC for the compiled model,
+ * "-" for a trained model without ground truth, unknown models are an error. */
+static void test_bench_zoo(void **state) {
+    (void)state;
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' bench-zoo --out '%s/z' --models induction,induction-trained --algos eap,random 2>&1",
+             ac_test_cli(), dir);
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    print_message("%s", out);
+    char *p = strstr(out, "\ninduction              eap  ");
+    assert_non_null(p);
+    double roc = 0;
+    assert_int_equal(sscanf(p + 24, " eap %lf", &roc), 1);
+    assert_true(roc == 1.0);
+    assert_non_null(strstr(out, "\ninduction-trained      eap                           -"));
+    assert_non_null(strstr(out, "\ninduction-trained      random "));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' bench-zoo --out '%s/z' --models nope 2>&1", ac_test_cli(), dir);
+    assert_int_equal(ac_test_run(cmd, &out), AC_ERR_IO);
+    assert_non_null(strstr(out, "nope: model or dataset not found"));
+    free(out);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/ac_demo_test.XXXXXX");
     if (!mkdtemp(dir)) return 1;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_demo)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_demo), cmocka_unit_test(test_bench_zoo)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

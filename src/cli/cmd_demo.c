@@ -25,7 +25,7 @@
 
 static void demo_usage(FILE *f) {
     fprintf(f,
-            "usage: autocircuit demo [--out DIR] [--algos LIST] [--model NAME|DIR] [--quiet]\n"
+            "usage: autocircuit demo [--out DIR] [--algos LIST] [--model NAME] [--quiet]\n"
             "\n"
             "Discover, evaluate and report a circuit on a model whose circuit is known: by\n"
             "default the shipped compiled induction model (models/induction, docs/zoo.md).\n"

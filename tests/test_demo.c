@@ -74,6 +74,21 @@ static void test_demo(void **state) {
     ac_scores_file_free(fa);
     ac_scores_file_free(fb);
 
+    /* compare: EAP, exact and ACDC agree on the 5-edge circuit; random does not; ties
+     * make top-3 undefined for exact (three equal scores) */
+    snprintf(cmd, sizeof cmd,
+             "'%s' compare --json --top 3,5 '%s/a/scores-eap.json' '%s/a/scores-exact.json' '%s/a/scores-random.json'",
+             ac_test_cli(), dir, dir, dir);
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    assert_string_equal(out, "{\"files\": [\"eap\", \"exact\", \"random\"], \"top\": [3, 5], \"overlap\": "
+                             "[[[1, 1], [null, 1], [0, 0.4]], [[null, 1], [null, 1], [null, 0.4]], "
+                             "[[0, 0.4], [null, 0.4], [1, 1]]]}\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' compare '%s/a/scores-eap.json' '%s/a/curve-eap.json' 2>&1", ac_test_cli(), dir, dir);
+    assert_int_not_equal(ac_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "autocircuit: "));
+    free(out);
+
     /* errors: unknown model, one line */
     snprintf(cmd, sizeof cmd, "'%s' demo --model nope --out '%s/c' 2>&1", ac_test_cli(), dir);
     assert_int_equal(ac_test_run(cmd, &out), AC_ERR_ARG);

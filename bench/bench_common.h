@@ -43,6 +43,13 @@ static inline double acb_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (every thread), seconds. */
+static inline double acb_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Threads for OpenMP loops and OpenBLAS (its OpenMP build follows omp_get_max_threads). */
 static inline void acb_set_threads(int n) {
     omp_set_num_threads(n);

@@ -21,7 +21,11 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     const size_t off = g->dests[dest0].edge_offset;
     const int N = (int)(BT * d);
     if (o->mask_grad) {
-        if (g->seq_len == 0) {
+        if (g->seq_len == 0 && n == 1) {
+            /* one destination: a matrix-vector product reads D once, without the packing
+             * a one-row sgemm pays for */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_in, N, 1.0f, r->D, N, G, 1, 1.0f, o->mask_grad + off, 1);
+        } else if (g->seq_len == 0) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, r->D, N,
                         1.0f, o->mask_grad + off, n_in);
         } else {
@@ -36,7 +40,9 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
         }
     }
     if (r->any_active) {
-        if (g->seq_len == 0) {
+        if (g->seq_len == 0 && n == 1) {
+            cblas_sger(CblasRowMajor, n_in, N, -1.0f, r->masks + off, 1, G, 1, r->gsrc, N);
+        } else if (g->seq_len == 0) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, N, n, -1.0f, r->masks + off,
                         n_in, G, N, 1.0f, r->gsrc, N);
         } else {
@@ -67,6 +73,23 @@ static const float *dest_input(ac_run *r, int dest, const float *resid, float *b
 static void add_into(float *dst, const float *src, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* dst += src[0] + src[1] + ... + src[k-1] (blocks of n floats, stride n), added in that
+ * order: the same result as k add_into calls, in one pass over dst. */
+static void add_blocks_into(float *dst, const float *src, int k, size_t n) {
+    const size_t chunk = 2048; /* dst chunk stays in L1 while the k blocks stream by */
+    const size_t n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n * (size_t)k > 65536)
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t i0 = c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        float *dc = dst + i0;
+        for (int j = 0; j < k; j++) {
+            const float *sc = src + (size_t)j * n + i0;
+#pragma omp simd
+            for (size_t i = 0; i < i1 - i0; i++) dc[i] += sc[i];
+        }
+    }
 }
 
 int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
@@ -116,10 +139,10 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
                 for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
                 gout = r->tmp;
             }
-            memset(r->ghid, 0, BT * hid * sizeof(float));
-            ac__matmul_backward_input(r->ghid, (int)hid, gout, (int)d, lw->w_proj, (int)BT, (int)hid, (int)d);
-            /* ghid is d loss / d hact; turn it into d loss / d hpre (and up) */
-            memcpy(r->hact, r->ghid, BT * hid * sizeof(float));
+            /* d loss / d hact into hact (free during the backward), then d loss / d hpre
+             * (and up) into ghid */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)hid, (int)d, 1.0f, gout, (int)d,
+                        lw->w_proj, (int)hid, 0.0f, r->hact, (int)hid);
             memset(r->ghid, 0, BT * hid * sizeof(float));
             float *gxn = r->tmp2;
             memset(gxn, 0, n * sizeof(float));
@@ -168,11 +191,11 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
         for (int dd = d0; dd < d1; dd++) {
             const ac_dest_node *dn = &g->dests[dd];
             float *gxn = r->tmp2;
-            memset(gxn, 0, n * sizeof(float));
             const size_t sd = (size_t)dh * d;
             if (dn->kind == AC_DEST_QKV) {
                 const int h = dn->head;
-                ac__matmul_backward_input(gxn, (int)d, r->gqkv + h * dh, r->qkv_w, lw->wq + (size_t)h * sd, (int)BT, (int)d, dh);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + h * dh,
+                            r->qkv_w, lw->wq + (size_t)h * sd, (int)d, 0.0f, gxn, (int)d);
                 ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + h) * dh, r->qkv_w, lw->wk + (size_t)h * sd, (int)BT, (int)d, dh);
                 ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + Hkv + h) * dh, r->qkv_w, lw->wv + (size_t)h * sd,
                                           (int)BT, (int)d, dh);
@@ -181,7 +204,9 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
                         : dn->kind == AC_DEST_K ? (H + dn->head) * dh
                                                 : (H + Hkv + dn->head) * dh;
                 const float *W = dn->kind == AC_DEST_Q ? lw->wq : dn->kind == AC_DEST_K ? lw->wk : lw->wv;
-                ac__matmul_backward_input(gxn, (int)d, r->gqkv + col, r->qkv_w, W + (size_t)dn->head * sd, (int)BT, (int)d, dh);
+                /* gxn = g_slice · W_slice (overwrites: no zeroing pass) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + col,
+                            r->qkv_w, W + (size_t)dn->head * sd, (int)d, 0.0f, gxn, (int)d);
             }
             const float *inp = dest_input(r, dd, a->resid_pre, r->delta);
             float *Gd = r->G + (size_t)(dd - d0) * n;
@@ -189,7 +214,7 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
             ac__norm_backward(Gd, gxn, inp, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
         }
         reduce_dest_grads(r, o, d0, d1 - d0, r->G);
-        for (int dd = d0; dd < d1; dd++) add_into(r->gx, r->G + (size_t)(dd - d0) * n, n);
+        add_blocks_into(r->gx, r->G, d1 - d0, n);
     }
     return AC_OK;
 }

@@ -84,14 +84,16 @@ static double time_best(bench *b, case_fn fn, int repeat, double *cpu) {
     return best;
 }
 
-static void row(const char *what, const bench *b, double sec, double cpu, double flops, double ref) {
-    const double tokens = (double)b->B * b->T;
-    printf("  %-44s %8.2f %8.2f %10.0f %8.2f %8.1f %6.1f%%\n", what, sec * 1e3, cpu * 1e3, tokens / sec, flops * 1e-9,
-           flops / sec * 1e-9, 100.0 * flops / sec * 1e-9 / ref);
+static void row(const char *what, const bench *b, double sec, double cpu, double flops, acb_rate ref) {
+    const double tokens = (double)b->B * b->T, threads = omp_get_max_threads();
+    const double gf = flops / sec * 1e-9, gc = cpu > 0 ? flops / (cpu / threads) * 1e-9 : 0.0;
+    printf("  %-46s %8.2f %8.2f %9.0f %8.2f %8.1f %6.1f%% %8.1f %6.1f%%\n", what, sec * 1e3, cpu * 1e3, tokens / sec,
+           flops * 1e-9, gf, 100.0 * gf / ref.wall, gc, 100.0 * gc / ref.cpu);
 }
 
 static void header(void) {
-    printf("  %-44s %8s %8s %10s %8s %8s %7s\n", "case", "ms", "cpu ms", "tokens/s", "GFLOP", "GFLOP/s", "%sgemm");
+    printf("  %-46s %8s %8s %9s %8s %8s %7s %8s %7s\n", "case", "ms", "cpu ms", "tokens/s", "GFLOP", "GFLOP/s", "%sgemm",
+           "cpu GF/s", "%sgemm");
 }
 
 static void usage(FILE *f) {
@@ -195,7 +197,7 @@ int main(int argc, char **argv) {
            acb_now() - t0);
 
     printf("sgemm at the model's shapes (%d tokens, %d threads):\n", (int)BT, threads);
-    const double ref = only ? 1.0 : acb_sgemm_reference(stdout, (int)BT, cfg.d_model, cfg.d_mlp, (int)acb_qkv_width(&cfg), repeat > 3 ? repeat : 3);
+    const acb_rate ref = only ? (acb_rate){1.0, 1.0} : acb_sgemm_reference(stdout, (int)BT, cfg.d_model, cfg.d_mlp, (int)acb_qkv_width(&cfg), repeat > 3 ? repeat : 3);
     printf("\nengine, %d threads, best of %d:\n", threads, repeat);
     header();
     struct {
@@ -230,21 +232,26 @@ int main(int argc, char **argv) {
 
     if (scan && !only && max_threads > 1) {
         printf("\nthreads scan, forward with last-position logits:\n");
-        printf("  %7s %10s %10s %8s %12s %8s\n", "threads", "ms", "tokens/s", "speedup", "sgemm GF/s", "%sgemm");
-        double base = 0.0;
+        printf("  %7s %10s %10s %10s %8s %12s %8s %10s\n", "threads", "ms", "cpu ms", "tokens/s", "speedup", "sgemm GF/s",
+               "%sgemm", "sgemm x");
+        double base = 0.0, base_sgemm = 0.0;
         const double fl = acb_flops_forward(&cfg, B, T, AC_LOGITS_LAST);
         for (int th = 1; th <= max_threads; th++) {
             acb_set_threads(th);
-            double r = acb_sgemm_gflops((int)BT, cfg.d_mlp, cfg.d_model, 3);
-            double sec = time_best(&b, fwd_last, repeat, NULL);
+            acb_rate r = acb_sgemm_gflops((int)BT, cfg.d_mlp, cfg.d_model, 3);
+            double cpu = 0.0, sec = time_best(&b, fwd_last, repeat, &cpu);
             if (sec < 0) {
                 rc = b.err.code ? b.err.code : AC_ERR_INTERNAL;
                 goto out;
             }
-            if (th == 1) base = sec;
-            printf("  %7d %10.2f %10.0f %7.2fx %12.1f %7.1f%%\n", th, sec * 1e3, (double)BT / sec, base / sec, r,
-                   100.0 * fl / sec * 1e-9 / r);
+            if (th == 1) {
+                base = sec;
+                base_sgemm = r.wall;
+            }
+            printf("  %7d %10.2f %10.2f %10.0f %7.2fx %12.1f %7.1f%% %9.2fx\n", th, sec * 1e3, cpu * 1e3, (double)BT / sec,
+                   base / sec, r.wall, 100.0 * fl / sec * 1e-9 / r.wall, r.wall / base_sgemm);
         }
+        printf("  (speedup: forward wall time against 1 thread; sgemm x: the same for sgemm, measured alongside)\n");
         acb_set_threads(max_threads);
     }
     printf("\npeak resident memory: %.0f MB\n", acb_peak_rss_mb());

@@ -66,8 +66,27 @@ static const float *dest_input(ac_run *r, int dest, const float *resid, float *b
     if (!r->g || !r->active[dest]) return resid;
     const size_t n = (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
     ac__run_deltas(r, dest, 1, buf);
+#pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) buf[i] += resid[i];
     return buf;
+}
+
+/* The inputs of a group of destinations dest0 .. dest0+k-1 sharing one source set, as
+ * the forward built them: one delta GEMM for the whole group (not one pass over the
+ * source stack per destination), then resid added for the active ones, into
+ * buf[k][BT][d]. Inactive destinations' slots are left unused (their input is resid). */
+static void group_inputs(ac_run *r, int dest0, int k, const float *resid, float *buf) {
+    int any = 0;
+    for (int i = 0; i < k; i++) any |= r->active[dest0 + i];
+    if (!any) return;
+    const size_t n = (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
+    ac__run_deltas(r, dest0, k, buf);
+    for (int i = 0; i < k; i++) {
+        if (!r->active[dest0 + i]) continue;
+        float *bi = buf + (size_t)i * n;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t j = 0; j < n; j++) bi[j] += resid[j];
+    }
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
@@ -188,6 +207,7 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
             continue;
         }
         const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];
+        if (r->any_active) group_inputs(r, d0, d1 - d0, a->resid_pre, r->delta);
         for (int dd = d0; dd < d1; dd++) {
             const ac_dest_node *dn = &g->dests[dd];
             float *gxn = r->tmp2;
@@ -208,7 +228,7 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + col,
                             r->qkv_w, W + (size_t)dn->head * sd, (int)d, 0.0f, gxn, (int)d);
             }
-            const float *inp = dest_input(r, dd, a->resid_pre, r->delta);
+            const float *inp = r->active[dd] ? r->delta + (size_t)(dd - d0) * n : a->resid_pre;
             float *Gd = r->G + (size_t)(dd - d0) * n;
             memset(Gd, 0, n * sizeof(float));
             ac__norm_backward(Gd, gxn, inp, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);

@@ -137,6 +137,12 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
     const int n_in = g->dests[dest0].n_in;
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)r->m->cfg.d_model;
     const size_t off = g->dests[dest0].edge_offset;
+    if (g->seq_len == 0 && n == 1) {
+        /* one destination: out = Dᵀ·m reads D once, without sgemm's packing */
+        cblas_sgemv(CblasRowMajor, CblasTrans, n_in, (int)(BT * d), 1.0f, r->D, (int)(BT * d), r->masks + off, 1,
+                    0.0f, out, 1);
+        return;
+    }
     if (g->seq_len == 0) {
         /* out[n, BT*d] = M[n, n_in] · D[n_in, BT*d]; M rows are contiguous in the masks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)(BT * d), n_in, 1.0f,

@@ -27,6 +27,7 @@ typedef struct bench {
     float *dlogits;    /* [B*V] */
     float *patch;      /* source stack */
     float *mask_grad;  /* [n_edges] */
+    float *masks;      /* [n_edges], every mask 0.5 (an integrated-gradients step) */
     ac_error err;
 } bench;
 
@@ -65,6 +66,14 @@ static int bwd_mask(bench *b) {
 
 static int fwd_bwd_mask(bench *b) {
     int rc = fwd_patch(b);
+    return rc ? rc : bwd_mask(b);
+}
+
+/* an integrated-gradients step: every mask non-zero, so every destination is active */
+static int fwd_bwd_ig(bench *b) {
+    ac_tokens in = {.B = b->B, .T = b->T, .ids = b->ids};
+    ac_forward_opts o = {.logits_mode = AC_LOGITS_LAST, .logits = b->logits, .patch = b->patch, .masks = b->masks};
+    int rc = ac_run_forward(b->run_graph, &in, &o, &b->err);
     return rc ? rc : bwd_mask(b);
 }
 
@@ -127,7 +136,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) target = &repeat, hi = 1000;
         else if (!strcmp(a, "--no-scan")) scan = 0;
         else if (!strcmp(a, "--tiny")) tiny = 1;
-        else if (!strcmp(a, "--only")) target = &only, hi = 6;
+        else if (!strcmp(a, "--only")) target = &only, hi = 7;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -160,6 +169,7 @@ int main(int argc, char **argv) {
     acb_set_threads(threads);
 
     bench b = {.cfg = &cfg, .B = B, .T = T};
+    uint8_t *all_active = NULL;
     int rc = AC_OK;
     const size_t BT = (size_t)B * (size_t)T, V = (size_t)cfg.vocab_size, d = (size_t)cfg.d_model;
     acb_print_machine(stdout);
@@ -178,10 +188,12 @@ int main(int argc, char **argv) {
     b.dlogits = malloc((size_t)B * V * sizeof *b.dlogits);
     b.patch = malloc((size_t)b.g->n_src * BT * d * sizeof *b.patch);
     b.mask_grad = calloc(b.g->n_edges, sizeof *b.mask_grad);
-    if (!b.ids || !b.logits || !b.dlogits || !b.patch || !b.mask_grad) {
+    b.masks = malloc(b.g->n_edges * sizeof *b.masks);
+    if (!b.ids || !b.logits || !b.dlogits || !b.patch || !b.mask_grad || !b.masks) {
         rc = ac_error_set(&b.err, AC_ERR_NOMEM, NULL, "out of memory");
         goto out;
     }
+    for (size_t e = 0; e < b.g->n_edges; e++) b.masks[e] = 0.5f;
     uint64_t s = 99;
     for (size_t i = 0; i < BT; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -198,6 +210,12 @@ int main(int argc, char **argv) {
 
     printf("sgemm at the model's shapes (%d tokens, %d threads):\n", (int)BT, threads);
     const acb_rate ref = only ? (acb_rate){1.0, 1.0} : acb_sgemm_reference(stdout, (int)BT, cfg.d_model, cfg.d_mlp, (int)acb_qkv_width(&cfg), repeat > 3 ? repeat : 3);
+    all_active = malloc((size_t)b.g->n_dest);
+    if (!all_active) {
+        rc = ac_error_set(&b.err, AC_ERR_NOMEM, NULL, "out of memory");
+        goto out;
+    }
+    memset(all_active, 1, (size_t)b.g->n_dest);
     printf("\nengine, %d threads, best of %d:\n", threads, repeat);
     header();
     struct {
@@ -213,10 +231,13 @@ int main(int argc, char **argv) {
          acb_flops_backward_run(&cfg, b.g, B, T, AC_LOGITS_LAST, NULL, 1)},
         {"forward + backward, mask gradients (EAP step)", fwd_bwd_mask,
          acb_flops_forward(&cfg, B, T, AC_LOGITS_LAST) + acb_flops_backward_run(&cfg, b.g, B, T, AC_LOGITS_LAST, NULL, 1)},
+        {"forward + backward, every mask 0.5 (IG step)", fwd_bwd_ig,
+         acb_flops_forward_run(&cfg, b.g, B, T, AC_LOGITS_LAST, 0, 0, all_active) +
+             acb_flops_backward_run(&cfg, b.g, B, T, AC_LOGITS_LAST, all_active, 1)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (only && (int)i + 1 != only) continue;
-        if (cases[i].fn == bwd_mask || cases[i].fn == fwd_patch || cases[i].fn == fwd_bwd_mask) {
+        if (cases[i].fn == bwd_mask || cases[i].fn == fwd_patch || cases[i].fn == fwd_bwd_mask || cases[i].fn == fwd_bwd_ig) {
             if ((rc = fwd_record(&b))) goto out; /* patch values */
         }
         if (cases[i].fn == bwd_mask && (rc = fwd_patch(&b))) goto out;
@@ -262,6 +283,8 @@ out:
     free(b.dlogits);
     free(b.patch);
     free(b.mask_grad);
+    free(b.masks);
+    free(all_active);
     ac_run_free(b.run_plain);
     ac_run_free(b.run_graph);
     ac_graph_free(b.g);

@@ -26,8 +26,8 @@
  *                      N·d — or B·d per position for per-position graphs — per edge)
  *   active destination 2·n_in·N·d for its delta (per destination of its group)
  *                      + 2·N·d·dh (3× for combined Q/K/V) for its private projection
- *                      and, in the backward, again 2·n_in·N·d to rebuild its input plus
- *                      2·n_in·N·d to pass −m·G back to its sources.
+ *                      and, in the backward, the same delta GEMM again (per group) to
+ *                      rebuild its input plus 2·n_in·N·d to pass −m·G back to its sources.
  */
 #ifndef AC_BENCH_FLOPS_H
 #define AC_BENCH_FLOPS_H
@@ -156,11 +156,19 @@ static inline double acb_flops_backward_run(const ac_config *c, const ac_graph *
     if (active)
         for (int k = 0; k < g->n_dest; k++) any_active |= active[k] != 0;
     const double per_reduce = (mask_grad ? 1.0 : 0.0) + (any_active ? 1.0 : 0.0);
-    for (int k = 0; k < g->n_dest; k++) {
-        const double n_in = (double)g->dests[k].n_in;
-        if (active && active[k]) f += 2.0 * n_in * N * d; /* rebuild the destination's input */
-        f += per_reduce * 2.0 * n_in * N * d;               /* mask gradients, −m·G to sources */
+    for (int k = 0; k < g->n_dest; k++)
+        f += per_reduce * 2.0 * (double)g->dests[k].n_in * N * d; /* mask gradients, −m·G to sources */
+    if (!any_active) return f;
+    /* rebuild the active destinations' inputs as the forward did: per attention group
+     * (all of it once one is active), per MLP, Resid End */
+    for (int l = 0; l < c->n_layer; l++) {
+        const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];
+        int any = 0;
+        for (int k = d0; k < d1; k++) any |= active[k] != 0;
+        if (any) f += 2.0 * (double)(d1 - d0) * (double)g->dests[d0].n_in * N * d;
+        if (!c->attn_only && active[g->mlp_dest[l]]) f += 2.0 * (double)g->dests[g->mlp_dest[l]].n_in * N * d;
     }
+    if (active[g->n_dest - 1]) f += 2.0 * (double)g->dests[g->n_dest - 1].n_in * N * d;
     return f;
 }
 

@@ -27,7 +27,11 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     float *gsrc = r->gsrc + s0;
     const size_t grow = r->masks_per_row ? g->n_edges : 0; /* per-row gradient stride */
     if (o->mask_grad) {
-        if (g->seq_len == 0 && !r->masks_per_row) {
+        if (g->seq_len == 0 && !r->masks_per_row && n == 1) {
+            /* one destination: a matrix-vector product reads D once, without the packing
+             * a one-row sgemm pays for */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_in, N, 1.0f, D, N, G, 1, 1.0f, o->mask_grad + off, 1);
+        } else if (g->seq_len == 0 && !r->masks_per_row) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, D, N,
                         1.0f, o->mask_grad + off, n_in);
         } else if (g->seq_len == 0) {
@@ -48,7 +52,9 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
         }
     }
     if (r->any_active) {
-        if (g->seq_len == 0 && !r->masks_per_row) {
+        if (g->seq_len == 0 && !r->masks_per_row && n == 1) {
+            cblas_sger(CblasRowMajor, n_in, N, -1.0f, r->masks + off, 1, G, 1, gsrc, N);
+        } else if (g->seq_len == 0 && !r->masks_per_row) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, N, n, -1.0f, r->masks + off,
                         n_in, G, N, 1.0f, gsrc, N);
         } else if (g->seq_len == 0) {
@@ -78,8 +84,27 @@ static const float *dest_input(ac_run *r, int dest, const float *resid, float *b
     if (!r->g || !r->active[dest]) return resid;
     const size_t n = (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
     ac__run_deltas(r, dest, 1, buf);
+#pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) buf[i] += resid[i];
     return buf;
+}
+
+/* The inputs of a group of destinations dest0 .. dest0+k-1 sharing one source set, as
+ * the forward built them: one delta GEMM for the whole group (not one pass over the
+ * source stack per destination), then resid added for the active ones, into
+ * buf[k][BT][d]. Inactive destinations' slots are left unused (their input is resid). */
+static void group_inputs(ac_run *r, int dest0, int k, const float *resid, float *buf) {
+    int any = 0;
+    for (int i = 0; i < k; i++) any |= r->active[dest0 + i];
+    if (!any) return;
+    const size_t n = (size_t)r->B * (size_t)r->T * (size_t)r->m->cfg.d_model;
+    ac__run_deltas(r, dest0, k, buf);
+    for (int i = 0; i < k; i++) {
+        if (!r->active[dest0 + i]) continue;
+        float *bi = buf + (size_t)i * n;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t j = 0; j < n; j++) bi[j] += resid[j];
+    }
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
@@ -94,10 +119,10 @@ static const float *mlp_backward_to_norm(ac_run *r, int l, const float *gout) {
     const ac_layer_weights *lw = &r->m->w.layers[l];
     const ac_layer_acts *a = &r->layers[l];
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model, hid = (size_t)c->d_mlp;
-    memset(r->ghid, 0, BT * hid * sizeof(float));
-    ac__matmul_backward_input(r->ghid, (int)hid, gout, (int)d, lw->w_proj, (int)BT, (int)hid, (int)d);
-    /* ghid is d loss / d hact; turn it into d loss / d hpre (and up) */
-    memcpy(r->hact, r->ghid, BT * hid * sizeof(float));
+    /* d loss / d hact into hact (free during the backward), then d loss / d hpre (and
+     * up) into ghid */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)hid, (int)d, 1.0f, gout, (int)d,
+                lw->w_proj, (int)hid, 0.0f, r->hact, (int)hid);
     memset(r->ghid, 0, BT * hid * sizeof(float));
     float *gxn = r->tmp2;
     memset(gxn, 0, BT * d * sizeof(float));
@@ -190,6 +215,23 @@ static void backward_residual(ac_run *r, const ac_backward_opts *o, int per_dest
     }
 }
 
+/* dst += src[0] + src[1] + ... + src[k-1] (blocks of n floats, stride n), added in that
+ * order: the same result as k add_into calls, in one pass over dst. */
+static void add_blocks_into(float *dst, const float *src, int k, size_t n) {
+    const size_t chunk = 2048; /* dst chunk stays in L1 while the k blocks stream by */
+    const size_t n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n * (size_t)k > 65536)
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t i0 = c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        float *dc = dst + i0;
+        for (int j = 0; j < k; j++) {
+            const float *sc = src + (size_t)j * n + i0;
+#pragma omp simd
+            for (size_t i = 0; i < i1 - i0; i++) dc[i] += sc[i];
+        }
+    }
+}
+
 int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
     const ac_model *m = r->m;
     const ac_config *c = &m->cfg;
@@ -259,14 +301,15 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
             continue;
         }
         const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];
+        if (r->any_active) group_inputs(r, d0, d1 - d0, a->resid_pre, r->delta);
         for (int dd = d0; dd < d1; dd++) {
             const ac_dest_node *dn = &g->dests[dd];
             float *gxn = r->tmp2;
-            memset(gxn, 0, n * sizeof(float));
             const size_t sd = (size_t)dh * d;
             if (dn->kind == AC_DEST_QKV) {
                 const int h = dn->head;
-                ac__matmul_backward_input(gxn, (int)d, r->gqkv + h * dh, r->qkv_w, lw->wq + (size_t)h * sd, (int)BT, (int)d, dh);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + h * dh,
+                            r->qkv_w, lw->wq + (size_t)h * sd, (int)d, 0.0f, gxn, (int)d);
                 ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + h) * dh, r->qkv_w, lw->wk + (size_t)h * sd, (int)BT, (int)d, dh);
                 ac__matmul_backward_input(gxn, (int)d, r->gqkv + (H + Hkv + h) * dh, r->qkv_w, lw->wv + (size_t)h * sd,
                                           (int)BT, (int)d, dh);
@@ -275,15 +318,17 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
                         : dn->kind == AC_DEST_K ? (H + dn->head) * dh
                                                 : (H + Hkv + dn->head) * dh;
                 const float *W = dn->kind == AC_DEST_Q ? lw->wq : dn->kind == AC_DEST_K ? lw->wk : lw->wv;
-                ac__matmul_backward_input(gxn, (int)d, r->gqkv + col, r->qkv_w, W + (size_t)dn->head * sd, (int)BT, (int)d, dh);
+                /* gxn = g_slice · W_slice (overwrites: no zeroing pass) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + col,
+                            r->qkv_w, W + (size_t)dn->head * sd, (int)d, 0.0f, gxn, (int)d);
             }
-            const float *inp = dest_input(r, dd, a->resid_pre, r->delta);
+            const float *inp = r->active[dd] ? r->delta + (size_t)(dd - d0) * n : a->resid_pre;
             float *Gd = r->G + (size_t)(dd - d0) * n;
             memset(Gd, 0, n * sizeof(float));
             ac__norm_backward(Gd, gxn, inp, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
         }
         reduce_dest_grads(r, o, d0, d1 - d0, r->G);
-        for (int dd = d0; dd < d1; dd++) add_into(r->gx, r->G + (size_t)(dd - d0) * n, n);
+        add_blocks_into(r->gx, r->G, d1 - d0, n);
     }
     return AC_OK;
 }

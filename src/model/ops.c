@@ -109,8 +109,10 @@ void ac__norm_backward(float *din, const float *dout, const float *in, const flo
 static inline float act_value(float x, ac_act_kind kind) {
     switch (kind) {
     case AC_ACT_GELU_NEW: {
+        /* 0.5·x·(1 + tanh(u)) = x·sigmoid(2u): one expf instead of glibc's much slower
+         * tanhf, and no cancellation in 1 + tanh(u) for negative u */
         float u = (float)GELU_K * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1.0f + tanhf(u));
+        return x / (1.0f + expf(-2.0f * u));
     }
     case AC_ACT_GELU:
         return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
@@ -125,11 +127,12 @@ static inline float act_value(float x, ac_act_kind kind) {
 static inline float act_grad(float x, ac_act_kind kind) {
     switch (kind) {
     case AC_ACT_GELU_NEW: {
+        /* with s = sigmoid(2u) = (1 + tanh u)/2: s + 2·x·s·(1 − s)·du/dx */
         float x2 = x * x;
         float u = (float)GELU_K * (x + 0.044715f * x2 * x);
-        float th = tanhf(u);
+        float s = 1.0f / (1.0f + expf(-2.0f * u));
         float du = (float)GELU_K * (1.0f + 3.0f * 0.044715f * x2);
-        return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+        return s + 2.0f * x * s * (1.0f - s) * du;
     }
     case AC_ACT_GELU: {
         float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));

@@ -139,6 +139,12 @@ void ac__run_deltas(ac_run *r, int dest0, int n, float *out) {
     const size_t off = g->dests[dest0].edge_offset;
     /* the destinations' sources: D rows src_begin .. src_begin+n_in-1 */
     const float *D = r->D + (size_t)g->dests[dest0].src_begin * BT * d;
+    if (g->seq_len == 0 && !r->masks_per_row && n == 1) {
+        /* one destination: out = Dᵀ·m reads D once, without sgemm's packing */
+        cblas_sgemv(CblasRowMajor, CblasTrans, n_in, (int)(BT * d), 1.0f, D, (int)(BT * d), r->masks + off, 1,
+                    0.0f, out, 1);
+        return;
+    }
     if (g->seq_len == 0 && !r->masks_per_row) {
         /* out[n, BT*d] = M[n, n_in] · D[n_in, BT*d]; M rows are contiguous in the masks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)(BT * d), n_in, 1.0f,

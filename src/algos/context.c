@@ -75,9 +75,9 @@ int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
     c->masks = ac_calloc(g->n_edges, sizeof(float));
     c->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
     if (!c->scratch || !c->patch || !c->other || !c->logits || !c->logits_ref || !c->dlogits || !c->masks) {
+        const size_t mb = c->stack_floats * sizeof(float) >> 20;
         ac_algo_ctx_free(c);
-        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)",
-                            c->stack_floats * sizeof(float) >> 20);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)", mb);
     }
     *out = c;
     return AC_OK;

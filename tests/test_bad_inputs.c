@@ -327,6 +327,40 @@ static void test_config_absurd_sizes(void **state) {
               AC_ERR_FORMAT, "cfg_int_overflow/config.json", "");
 }
 
+/* Heads too wide for the fused Q/K/V projection (its width is an int BLAS dimension). */
+static void test_config_heads_too_wide(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_wide_heads",
+                                  "{\"model_type\": \"llama\", \"hidden_size\": 4, \"intermediate_size\": 8,"
+                                  " \"num_hidden_layers\": 1, \"num_attention_heads\": 65536, \"head_dim\": 65536,"
+                                  " \"vocab_size\": 3}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_wide_heads/config.json", "too wide (fused Q/K/V width above 2^31)");
+}
+
+/* A run sized from a plausible model and an absurd batch: the arena size would wrap
+ * around size_t; it is refused instead of allocating a wrapped-around size. */
+static void test_run_arena_overflow(void **state) {
+    (void)state;
+    ac_config c;
+    ac_config_defaults(&c, AC_ARCH_LLAMA);
+    c.n_layer = 1;
+    c.n_head = c.n_kv_head = 2;
+    c.d_model = 4;
+    c.d_head = 2;
+    c.d_mlp = 4;
+    c.vocab_size = 3;
+    c.n_ctx = 1 << 24; /* no position table: costs nothing */
+    ac_model *m;
+    ac_error err;
+    assert_ac_ok(ac_model_create(&m, &c, &err), &err);
+    ac_run *r = (ac_run *)(uintptr_t)1;
+    assert_int_equal(ac_run_create(&r, m, NULL, 2147483647, 1 << 24, &err), AC_ERR_NOMEM);
+    assert_null(r);
+    assert_non_null(strstr(err.msg, "too large to allocate"));
+    ac_model_free(m);
+}
+
 static void test_config_syntax_error(void **state) {
     (void)state;
     cli_fails(info_args(model_dir("cfg_syntax", "{\n  \"model_type\": \"gpt2\",\n  \"n_embd\": 4,,\n}\n",
@@ -652,6 +686,8 @@ int main(void) {
         cmocka_unit_test(test_config_negative_size),
         cmocka_unit_test(test_config_heads_not_dividing),
         cmocka_unit_test(test_config_absurd_sizes),
+        cmocka_unit_test(test_config_heads_too_wide),
+        cmocka_unit_test(test_run_arena_overflow),
         cmocka_unit_test(test_config_syntax_error),
         cmocka_unit_test(test_missing_files),
         cmocka_unit_test(test_unreadable_files),

@@ -95,11 +95,11 @@ fuzz-corpus: build
 	cmake --build $(BUILD) --target fuzz_gen_corpus
 	$(BUILD)/fuzz_gen_corpus fuzz/corpus
 
-valgrind: build
-	./scripts/valgrind.sh $(BUILD)
+valgrind: deps
+	./scripts/valgrind.sh build-valgrind
 
 coverage: deps
 	./scripts/coverage.sh build-coverage
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-coverage
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-valgrind build-coverage

@@ -6,7 +6,9 @@
 # what it learns in BUILD_DIR/corpus/NAME, and writes any crashing input to
 # BUILD_DIR/artifacts/. One summary line per harness (executions, coverage) goes to
 # stdout and BUILD_DIR/fuzz-summary.txt. Exit status 1 when any harness found something.
-# Environment: FUZZ_JOBS (parallel harnesses, default 1), FUZZ_ARGS (more libFuzzer flags),
+# Environment: FUZZ_JOBS (parallel harnesses, default 1), FUZZ_TIMEOUT (seconds one input
+# may take, wall clock, default 30: generous, since a starved CPU stretches milliseconds
+# into seconds), FUZZ_ARGS (more libFuzzer flags),
 # AC_FUZZ_TOKENIZER (an extra tokenizer for the encode harness, e.g. the real GPT-2 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +41,7 @@ run_one() {
   local dict=()
   [ -f "fuzz/dict/$name.dict" ] && dict=("-dict=fuzz/dict/$name.dict")
   # shellcheck disable=SC2086
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  "$bin" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-30}" -rss_limit_mb=2048 -max_len=16384 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "${dict[@]}" ${FUZZ_ARGS:-} \
     "${dirs[@]}" > "$log" 2>&1
   local rc=$?

@@ -405,7 +405,13 @@ int main(int argc, char **argv) {
     if (!getenv("AC_TEST_TCACHE_OFF")) {
         setenv("AC_TEST_TCACHE_OFF", "1", 1);
         setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-        execv("/proc/self/exe", argv);
+        /* the resolved path (under valgrind, /proc/self/exe itself is the tool) */
+        char self[1024];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = 0;
+            execv(self, argv);
+        }
     }
 #else
     (void)argv;

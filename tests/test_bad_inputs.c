@@ -324,7 +324,7 @@ static void test_config_absurd_sizes(void **state) {
                                   "{\"model_type\": \"gpt2\", \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2,"
                                   " \"n_positions\": 2, \"vocab_size\": 18446744073709551617}",
                                   tiny_entries, TINY_N)),
-              AC_ERR_FORMAT, "cfg_int_overflow/config.json", "");
+              AC_ERR_FORMAT, "cfg_int_overflow/config.json:1:", "too big integer");
 }
 
 /* Heads too wide for the fused Q/K/V projection (its width is an int BLAS dimension). */
@@ -443,7 +443,7 @@ static void test_tokenizer_json_unsupported(void **state) {
     (void)state;
     const char *path = ac_test_path(ac_test_tmpdir(), "wordpiece.json");
     write_text(path, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}");
-    cli_fails(tok_args(path), AC_ERR_UNSUPPORTED, "wordpiece.json", "WordPiece");
+    cli_fails(tok_args(path), AC_ERR_UNSUPPORTED, "wordpiece.json", "model type 'WordPiece' is not supported");
 }
 
 static void test_tokenizer_llama2c_truncated(void **state) {
@@ -555,7 +555,7 @@ static void test_dataset_out_of_vocabulary(void **state) {
     const char *args = data_args("{\"prompts\": [" P_OK ", {\"clean\": [2, 50], \"corrupt\": [2, 4],"
                                  " \"answers\": [5], \"wrong_answers\": [6]}]}",
                                  NULL, &path);
-    cli_fails(args, AC_ERR_RANGE, path, "prompts[1].clean[1]");
+    cli_fails(args, AC_ERR_RANGE, path, "prompts[1].clean[1]: token id 50 outside the vocabulary [0, 50)");
 }
 
 static void test_dataset_multi_token_answer(void **state) {
@@ -564,7 +564,7 @@ static void test_dataset_multi_token_answer(void **state) {
     const char *args = data_args("{\"prompts\": [{\"clean\": \"ab c\", \"corrupt\": \"c c\", \"answers\": [\" b\"],"
                                  " \"wrong_answers\": [\"a\"]}]}",
                                  NULL, &path);
-    cli_fails(args, AC_ERR_FORMAT, path, "prompts[0].answers[0]");
+    cli_fails(args, AC_ERR_FORMAT, path, "prompts[0].answers[0] \" b\" is 2 tokens: an answer must be exactly one token");
 }
 
 static void test_dataset_fixed_length_mismatch(void **state) {
@@ -573,7 +573,7 @@ static void test_dataset_fixed_length_mismatch(void **state) {
     const char *args = data_args("{\"prompts\": [" P_OK ", {\"clean\": [2, 3, 4], \"corrupt\": [2, 4, 4],"
                                  " \"answers\": [5], \"wrong_answers\": [6]}]}",
                                  "--fixed-length", &path);
-    cli_fails(args, AC_ERR_FORMAT, path, "prompts[1]");
+    cli_fails(args, AC_ERR_FORMAT, path, "prompts[1].clean has 3 tokens but");
 }
 
 static void test_dataset_missing_file(void **state) {
@@ -584,7 +584,7 @@ static void test_dataset_missing_file(void **state) {
     cli_fails(args_buf, AC_ERR_IO, "no_dataset.json", "No such file or directory");
     const char *dir = fresh_dir("dataset_is_dir.json");
     snprintf(args_buf, sizeof args_buf, "data --model '%s' --data '%s'", ds_model, dir);
-    cli_fails(args_buf, AC_ERR_IO, "dataset_is_dir.json", "");
+    cli_fails(args_buf, AC_ERR_IO, "dataset_is_dir.json", "Is a directory");
 }
 
 /* ---- output files: not writable, disk full ---------------------------------------------- */

@@ -12,6 +12,7 @@
 #include "ac_test.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,6 +180,18 @@ static void test_valid_tiny_model(void **state) {
     snprintf(cmd, sizeof cmd, "'%s' info --model '%s' 2>&1", ac_test_cli(), tiny_dir("valid", tiny_entries));
     assert_int_equal(ac_test_run(cmd, &out), 0);
     assert_non_null(strstr(out, "attention-only"));
+    free(out);
+    /* and as JSON */
+    snprintf(cmd, sizeof cmd, "'%s' info --json --seq-len 3 --model '%s'", ac_test_cli(),
+             ac_test_path(ac_test_tmpdir(), "valid"));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "n_layer")), 1);
+    assert_true(json_is_true(json_object_get(j, "attn_only")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "graph"), "seq_len")), 3);
+    json_decref(j);
     free(out);
 }
 
@@ -521,6 +534,18 @@ static void test_dataset_valid(void **state) {
                        NULL, NULL));
     assert_int_equal(ac_test_run(cmd, &out), 0);
     assert_non_null(strstr(out, "2 prompts"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' %s --json --examples 2 2>&1", ac_test_cli(),
+             data_args("{\"prompts\": [" P_OK ", {\"clean\": \"ab c\", \"corrupt\": \"c c\", \"answers\": [\" a\"],"
+                       " \"wrong_answers\": [\"b\"]}]}",
+                       NULL, NULL));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "prompts")), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "examples")), 2);
+    json_decref(j);
     free(out);
 }
 

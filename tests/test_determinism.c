@@ -7,8 +7,9 @@
  * magnitude, random, and the evaluation curves (edge and tree patching).
  * Across OpenMP thread counts (1 and 2, which OpenBLAS follows too) results may differ by
  * the order of floating-point sums; they must agree within the tolerance documented in
- * docs/reliability.md: |a - b| <= 1e-5 * max|score| + 1e-7 for scores and 1e-5 relative
- * for the curve metrics. The model and batches are large enough that the row-parallel
+ * docs/reliability.md: |a - b| <= 1e-5 * max|score| + 1e-7 for scores and
+ * |a - b| <= 1e-5 |a| + 1e-6 for the curve metrics (a logit difference near 0 is the
+ * difference of logits near 1: its rounding error is absolute, not relative). The model and batches are large enough that the row-parallel
  * loops and the attention kernel take their parallel branches. */
 #include "ac_test.h"
 
@@ -219,7 +220,7 @@ static void test_thread_counts(void **state) {
         for (int k = 0; k < N_COUNTS; k++)
             for (int j = 0; j < N_METRICS; j++) {
                 const double x = one.curves[t][k][j], y = two.curves[t][k][j];
-                if (!(fabs(x - y) <= 1e-5 * fabs(x) + 1e-9))
+                if (!(fabs(x - y) <= 1e-5 * fabs(x) + 1e-6))
                     fail_msg("curve %d point %d metric %d: %.17g with 1 thread, %.17g with 2", t, k, j, x, y);
             }
     print_message("largest 1-vs-2-thread score difference: %.3g of the largest score\n", worst);

@@ -31,7 +31,8 @@ FUZZ_DEB_PACKAGES = clang libclang-rt-dev libomp-dev
 
 all: build
 
-deps fuzz-deps: PKGS = $(if $(filter fuzz-deps,$@),$(FUZZ_DEB_PACKAGES),$(DEB_PACKAGES))
+deps: PKGS = $(DEB_PACKAGES)
+fuzz-deps: PKGS = $(FUZZ_DEB_PACKAGES)
 deps fuzz-deps:
 	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

@@ -1,5 +1,6 @@
 /* Dataset JSON parsing: one file into tokenized prompt pairs (see docs/datasets.md). */
 #include "data/dataset_internal.h"
+#include "util/json_util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -388,8 +389,11 @@ int ac__dataset_parse_file(const char *path, size_t file_index, const ac__parse_
     int rc = read_file(path, &buf, &len, err);
     if (rc != AC_OK) return rc;
     json_error_t jerr;
+    memset(&jerr, 0, sizeof jerr);
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     ac_free(buf);
+    if (!root && ac__json_oom(&jerr))
+        return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory parsing JSON");
     if (!root)
         return ac_error_set_at(err, AC_ERR_FORMAT, path, jerr.line > 0 ? jerr.line : 1,
                                jerr.column > 0 ? jerr.column : 1, "invalid JSON: %s", jerr.text);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "data/tokenizer_internal.h"
+#include "util/json_util.h"
 
 const char ac__gpt2_pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -282,10 +283,11 @@ int ac__json_load(const char *path, json_t **out, ac_error *err) {
     int rc = ac__read_file(path, &data, &len, err);
     if (rc) return rc;
     json_error_t jerr;
+    memset(&jerr, 0, sizeof jerr);
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     ac_free(data);
     if (!root) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
+        if (ac__json_oom(&jerr))
             return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory parsing JSON");
         if (jerr.line > 0)
             return ac_error_set_at(err, AC_ERR_FORMAT, path, jerr.line,

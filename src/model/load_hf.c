@@ -1,6 +1,7 @@
 /* Hugging Face model directories: config.json + safetensors (single file or sharded). */
 #include "model/checkpoint.h"
 #include "model/hf_layout.h"
+#include "util/json_util.h"
 
 #include <errno.h>
 #include <float.h>
@@ -35,8 +36,11 @@ static int load_json(const char *path, json_t **out, ac_error *err) {
     if (stat(path, &st) != 0) return ac_error_set(err, AC_ERR_IO, path, "cannot read: %s", strerror(errno));
     if (!S_ISREG(st.st_mode)) return ac_error_set(err, AC_ERR_IO, path, "not a regular file");
     json_error_t jerr;
+    memset(&jerr, 0, sizeof jerr);
     *out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (*out) return AC_OK;
+    if (ac__json_oom(&jerr))
+        return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory parsing JSON");
     if (jerr.line < 1) return ac_error_set(err, AC_ERR_IO, path, "cannot read: %s", jerr.text);
     return ac_error_set_at(err, AC_ERR_FORMAT, path, jerr.line, jerr.column, "invalid JSON: %s", jerr.text);
 }

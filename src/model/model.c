@@ -98,6 +98,9 @@ int ac_config_validate(const ac_config *c, const char *source, ac_error *err) {
     CHECK(c->norm == AC_NORM_NONE || (c->norm_eps > 0 && isfinite(c->norm_eps)), "config: normalisation epsilon must be positive");
     CHECK(c->pos == AC_POS_LEARNED || c->pos == AC_POS_NONE || (c->d_head % 2 == 0), "config: rotary embeddings need an even head width, got %d", c->d_head);
     CHECK(c->pos == AC_POS_LEARNED || c->pos == AC_POS_NONE || (c->rope_theta > 0 && isfinite(c->rope_theta)), "config: rope_theta must be positive");
+    CHECK(((int64_t)c->n_head + 2 * (int64_t)c->n_kv_head) * c->d_head <= INT_MAX,
+          "config: %d heads (%d key/value) of width %d are too wide (fused Q/K/V width above 2^31)",
+          c->n_head, c->n_kv_head, c->d_head);
     CHECK(ac_config_param_count(c) > 0, "config: sizes too large (parameter count overflows)");
 #undef CHECK
     return AC_OK;

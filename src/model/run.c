@@ -1,6 +1,7 @@
 /* Run state and the forward pass with source recording and edge patching. */
 #include <cblas.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/ops.h"
@@ -37,6 +38,24 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
     const size_t group = (size_t)r->max_group;
     const size_t threads = (size_t)omp_get_max_threads();
 
+    /* The arena size, estimated in double first: the sizes come from the model's config
+     * and the caller, and their products must not wrap around size_t (the padding of
+     * each block to 16 floats is far below the margin). */
+    {
+        const double dBT = (double)max_B * (double)max_T, dd = (double)d, dq = (double)r->qkv_w;
+        const double dhid = (double)hid, dattn = (double)max_B * (double)H * (double)max_T * (double)max_T;
+        const double est = (double)L * (2 * dBT * dd + dBT * dq + dattn + dBT * (double)(H * dh) + 2 * dBT * dhid) +
+                           6 * dBT * dd + 3 * dBT * dhid + dBT * dq + dBT * (double)(H * dh) + (double)dh +
+                           2 * (double)nsrc * dBT * dd + 2 * (double)group * dBT * dd +
+                           (double)group * (double)(nsrc + 1) + (double)threads * (double)max_T +
+                           16.0 * (8.0 * (double)L + 32.0);
+        if (!(est < (double)(SIZE_MAX / 8))) {
+            ac_run_free(r);
+            return ac_error_set(err, AC_ERR_NOMEM, NULL,
+                                "run: the activation arena for %d x %d tokens is too large to allocate", max_B,
+                                max_T);
+        }
+    }
     /* one arena; every block rounded to 16 floats (64 bytes) */
 #define RND(n) ((((size_t)(n)) + 15u) & ~(size_t)15u)
     size_t per_layer = RND(BT * d) + (c->attn_only ? 0 : RND(BT * d)) + RND(BT * (size_t)r->qkv_w) +

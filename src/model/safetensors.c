@@ -1,5 +1,6 @@
 /* safetensors reader (mmap, validating) and writer. */
 #include "model/safetensors.h"
+#include "util/json_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -201,7 +202,10 @@ static int parse_header(ac__st_file *f, ac_error *err) {
     const size_t header_len = f->data_start - 8;
     const size_t data_size = f->size - f->data_start;
     json_error_t jerr;
+    memset(&jerr, 0, sizeof jerr);
     json_t *root = json_loadb((const char *)f->map + 8, header_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && ac__json_oom(&jerr))
+        return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory parsing the safetensors header");
     if (!root)
         return ac_error_set_at(err, AC_ERR_FORMAT, path, jerr.line, jerr.column,
                                "invalid JSON in the safetensors header: %s", jerr.text);
@@ -445,6 +449,31 @@ static int write_tensor_data(FILE *fp, const ac__st_out_tensor *t, size_t count,
     return 0;
 }
 
+/* 1 when `s` is well-formed UTF-8 (what jansson requires of keys and strings: no
+ * overlong forms, surrogates or code points above U+10FFFF), else 0. */
+static int utf8_ok(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s, n, min;
+        uint32_t cp;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) n = 1, min = 0x80, cp = c & 0x1Fu;
+        else if (c >= 0xE0 && c <= 0xEF) n = 2, min = 0x800, cp = c & 0x0Fu;
+        else if (c >= 0xF0 && c <= 0xF4) n = 3, min = 0x10000, cp = c & 0x07u;
+        else return 0;
+        for (unsigned k = 1; k <= n; k++) {
+            if ((s[k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
 int ac__st_write(const char *path, const ac__st_out_tensor *tensors, size_t n,
                  const char *const *meta_keys, const char *const *meta_values,
                  size_t n_metadata, ac_error *err) {
@@ -464,11 +493,16 @@ int ac__st_write(const char *path, const ac__st_out_tensor *tensors, size_t n,
             rc = ac_error_set(err, AC_ERR_NOMEM, path, "out of memory writing safetensors");
             goto done;
         }
-        for (size_t i = 0; i < n_metadata; i++)
-            if (json_object_set_new(meta, meta_keys[i], json_string(meta_values[i]))) {
-                rc = ac_error_set(err, AC_ERR_ARG, path, "bad metadata entry \"%s\"", meta_keys[i]);
+        for (size_t i = 0; i < n_metadata; i++) {
+            if (!utf8_ok(meta_keys[i]) || !utf8_ok(meta_values[i])) {
+                rc = ac_error_set(err, AC_ERR_ARG, path, "metadata entry \"%s\" is not UTF-8", meta_keys[i]);
                 goto done;
             }
+            if (json_object_set_new(meta, meta_keys[i], json_string(meta_values[i]))) {
+                rc = ac_error_set(err, AC_ERR_NOMEM, path, "out of memory writing safetensors");
+                goto done;
+            }
+        }
     }
     size_t offset = 0, scratch_count = 0;
     for (size_t i = 0; i < n; i++) {

@@ -1,0 +1,738 @@
+/* A catalogue of bad inputs, run through the command line (issue 8, part 2): one case per
+ * kind of malformed checkpoint, config, tokenizer or dataset. Each must end with
+ *   - the documented non-zero exit status (the ac_status of the error),
+ *   - exactly one line on stderr, "autocircuit: FILE...: cause", naming the file and
+ *     the cause,
+ *   - nothing on stdout and no file created in the working directory,
+ *   - no sanitizer report (the ASan build runs the same cases against its own CLI).
+ * The library-level checks of the same inputs (status codes, offsets, line:column) are
+ * in test_loader_errors.c and test_dataset_errors.c; this file checks what a user sees.
+ * Output files (not writable, disk full) are checked on the library's writers at the
+ * end, since none of these commands writes a file. */
+#include "ac_test.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model/checkpoint.h"
+#include "util/atomic_file.h"
+
+/* ---- running the CLI ---------------------------------------------------------------- */
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+static int dir_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            print_error("left behind: %s/%s\n", dir, e->d_name);
+            empty = 0;
+        }
+    closedir(d);
+    return empty;
+}
+
+static int case_counter = 0;
+
+/* Run `autocircuit ARGS` (ARGS already shell-quoted) in a fresh empty directory and check
+ * the failure as described at the top. */
+static void cli_fails_(const char *args, int code, const char *file_part, const char *phrase,
+                       const char *file, int line) {
+    char cwd[600], out[700], errp[700], cmd[8192];
+    snprintf(cwd, sizeof cwd, "%s/run%03d", ac_test_tmpdir(), case_counter++);
+    assert_int_equal(mkdir(cwd, 0777), 0);
+    snprintf(out, sizeof out, "%s.out", cwd);
+    snprintf(errp, sizeof errp, "%s.err", cwd);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2> '%s'", cwd, ac_test_cli(), args, out, errp);
+    int st = system(cmd);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    char *so = read_all(out), *se = read_all(errp);
+    const char *nl = strchr(se, '\n');
+    int ok = rc == code && so[0] == 0 && nl && nl[1] == 0 && !strncmp(se, "autocircuit: ", 13) &&
+             strstr(se, file_part) && strstr(se, phrase) && !strstr(se, "Sanitizer") &&
+             !strstr(se, "runtime error");
+    if (!ok) {
+        print_error("%s:%d: autocircuit %s\n  exit %d (want %d)\n  stdout: %s\n  stderr: %s"
+                    "  (want one line naming \"%s\" with \"%s\")\n",
+                    file, line, args, rc, code, so, se, file_part, phrase);
+        free(so);
+        free(se);
+        _fail(file, line);
+    }
+    free(so);
+    free(se);
+    if (!dir_is_empty(cwd)) _fail(file, line);
+}
+#define cli_fails(args, code, file_part, phrase) cli_fails_((args), (code), (file_part), (phrase), __FILE__, __LINE__)
+
+/* ---- files -------------------------------------------------------------------------- */
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+static const char *fresh_dir(const char *name) {
+    const char *dir = ac_test_path(ac_test_tmpdir(), name);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    return dir;
+}
+
+/* A GPT-2, attention-only, no LayerNorm: 1 layer, width 4, 2 heads, 2 positions,
+ * vocabulary 3, and its six tensors. */
+static const char *tiny_config =
+    "{\"model_type\": \"gpt2\", \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2, \"n_positions\": 2,\n"
+    " \"vocab_size\": 3, \"attn_only\": true, \"layer_norm\": false}\n";
+
+typedef struct raw_entry {
+    const char *name, *dtype, *shape;
+    size_t begin, end;
+} raw_entry;
+
+enum { TINY_N = 6, TINY_BYTES = 400 };
+static const raw_entry tiny_entries[TINY_N] = {
+    {"wte.weight", "F32", "[3,4]", 0, 48},
+    {"wpe.weight", "F32", "[2,4]", 48, 80},
+    {"h.0.attn.c_attn.weight", "F32", "[4,12]", 80, 272},
+    {"h.0.attn.c_attn.bias", "F32", "[12]", 272, 320},
+    {"h.0.attn.c_proj.weight", "F32", "[4,4]", 320, 384},
+    {"h.0.attn.c_proj.bias", "F32", "[4]", 384, 400},
+};
+
+/* A safetensors file from header entries; header_len < 0: the true length. */
+static void write_safetensors(const char *path, const raw_entry *e, size_t n, const float *data,
+                              long long header_len) {
+    char header[4096];
+    size_t used = (size_t)snprintf(header, sizeof header, "{");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(header + used, sizeof header - used,
+                                 "%s\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                                 i ? "," : "", e[i].name, e[i].dtype, e[i].shape, e[i].begin, e[i].end);
+    used += (size_t)snprintf(header + used, sizeof header - used, "}");
+    while (used % 8) header[used++] = ' ';
+    unsigned char buf[8 + sizeof header + TINY_BYTES];
+    uint64_t len = header_len < 0 ? used : (uint64_t)header_len;
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(len >> (8 * i));
+    memcpy(buf + 8, header, used);
+    memcpy(buf + 8 + used, data, TINY_BYTES);
+    write_bytes(path, buf, 8 + used + TINY_BYTES);
+}
+
+static float tiny_data[TINY_BYTES / 4];
+
+/* A model directory NAME with `config` and a safetensors file of the given entries. */
+static const char *model_dir(const char *name, const char *config, const raw_entry *e, size_t n) {
+    const char *dir = fresh_dir(name);
+    static char saved[8][700];
+    static int k = 0;
+    char *d = saved[k++ & 7];
+    snprintf(d, sizeof saved[0], "%s", dir);
+    for (size_t i = 0; i < TINY_BYTES / 4; i++) tiny_data[i] = 0.01f * (float)i - 0.5f;
+    write_text(ac_test_path(d, "config.json"), config);
+    write_safetensors(ac_test_path(d, "model.safetensors"), e, n, tiny_data, -1);
+    return d;
+}
+
+static const char *tiny_dir(const char *name, const raw_entry *e) {
+    return model_dir(name, tiny_config, e, TINY_N);
+}
+
+static char args_buf[4096];
+
+static const char *info_args(const char *model) {
+    snprintf(args_buf, sizeof args_buf, "info --model '%s'", model);
+    return args_buf;
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------- */
+
+static void test_valid_tiny_model(void **state) {
+    (void)state;
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' info --model '%s' 2>&1", ac_test_cli(), tiny_dir("valid", tiny_entries));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "attention-only"));
+    free(out);
+    /* and as JSON */
+    snprintf(cmd, sizeof cmd, "'%s' info --json --seq-len 3 --model '%s'", ac_test_cli(),
+             ac_test_path(ac_test_tmpdir(), "valid"));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "n_layer")), 1);
+    assert_true(json_is_true(json_object_get(j, "attn_only")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "graph"), "seq_len")), 3);
+    json_decref(j);
+    free(out);
+}
+
+static void test_truncated_safetensors(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("truncated", tiny_entries);
+    const char *st = ac_test_path(dir, "model.safetensors");
+    struct stat s;
+    assert_int_equal(stat(st, &s), 0);
+    assert_int_equal(truncate(st, s.st_size - 10), 0);
+    cli_fails(info_args(dir), AC_ERR_FORMAT, "truncated/model.safetensors", "past the end of the data section");
+    assert_int_equal(truncate(st, 3), 0);
+    cli_fails(info_args(dir), AC_ERR_FORMAT, "truncated/model.safetensors", "file too short");
+}
+
+static void test_header_length_beyond_file(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("header_len", tiny_entries);
+    write_safetensors(ac_test_path(dir, "model.safetensors"), tiny_entries, TINY_N, tiny_data, 1LL << 40);
+    cli_fails(info_args(dir), AC_ERR_FORMAT, "header_len/model.safetensors: at byte 0:", "larger than the file");
+}
+
+static void test_offsets_overlapping(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[1].begin = 40;
+    e[1].end = 72;
+    cli_fails(info_args(tiny_dir("overlap", e)), AC_ERR_FORMAT, "overlap/model.safetensors",
+              "tensors wte.weight [0, 48) and wpe.weight [40, 72) overlap");
+}
+
+static void test_offsets_out_of_order(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[2].begin = 272;
+    e[2].end = 80;
+    cli_fails(info_args(tiny_dir("out_of_order", e)), AC_ERR_FORMAT, "out_of_order/model.safetensors",
+              "tensor h.0.attn.c_attn.weight: data offsets out of order [272, 80)");
+}
+
+static void test_offsets_past_end(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[5].begin = 400;
+    e[5].end = 416;
+    cli_fails(info_args(tiny_dir("past_end", e)), AC_ERR_FORMAT, "past_end/model.safetensors",
+              "tensor h.0.attn.c_proj.bias: data [400, 416) past the end of the data section");
+}
+
+static void test_dtype_shape_bytes_mismatch(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[0].dtype = "F16"; /* 24 bytes by shape and dtype, 48 by offsets */
+    cli_fails(info_args(tiny_dir("bytes_mismatch", e)), AC_ERR_FORMAT, "bytes_mismatch/model.safetensors",
+              "tensor wte.weight: byte length 48 does not match shape x dtype F16");
+}
+
+static void test_unknown_dtype(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[1].dtype = "F24";
+    cli_fails(info_args(tiny_dir("dtype_unknown", e)), AC_ERR_FORMAT, "dtype_unknown/model.safetensors",
+              "tensor wpe.weight: unknown dtype \"F24\"");
+    memcpy(e, tiny_entries, sizeof e);
+    e[1].dtype = "I32";
+    cli_fails(info_args(tiny_dir("dtype_int", e)), AC_ERR_UNSUPPORTED, "dtype_int/model.safetensors",
+              "tensor wpe.weight has dtype I32 (only F32, F16 and BF16 are supported)");
+}
+
+static void test_missing_tensor(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("missing_tensor", tiny_config, tiny_entries, TINY_N - 1)), AC_ERR_FORMAT,
+              "missing_tensor/model.safetensors", "missing tensor h.0.attn.c_proj.bias");
+}
+
+static void test_wrong_shape_for_config(void **state) {
+    (void)state;
+    raw_entry e[TINY_N];
+    memcpy(e, tiny_entries, sizeof e);
+    e[2].shape = "[12,4]";
+    cli_fails(info_args(tiny_dir("wrong_shape", e)), AC_ERR_SHAPE, "wrong_shape/model.safetensors",
+              "tensor h.0.attn.c_attn.weight has shape [12,4], expected [4,12]");
+}
+
+/* NaN and Inf weights are errors (docs/reliability.md): a model that computes NaN would
+ * give meaningless scores silently. */
+static void test_nan_inf_weights(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("nan", tiny_entries);
+    tiny_data[20 + 5] = NAN;
+    write_safetensors(ac_test_path(dir, "model.safetensors"), tiny_entries, TINY_N, tiny_data, -1);
+    cli_fails(info_args(dir), AC_ERR_FORMAT, "nan/model.safetensors",
+              "tensor h.0.attn.c_attn.weight has a non-finite value (NaN or Inf) at flat index 5");
+    tiny_data[20 + 5] = 0;
+    tiny_data[1] = INFINITY;
+    write_safetensors(ac_test_path(dir, "model.safetensors"), tiny_entries, TINY_N, tiny_data, -1);
+    cli_fails(info_args(dir), AC_ERR_FORMAT, "nan/model.safetensors",
+              "tensor wte.weight has a non-finite value (NaN or Inf) at flat index 1");
+}
+
+static void test_config_zero_size(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_zero",
+                                  "{\"model_type\": \"gpt2\", \"n_embd\": 4, \"n_layer\": 0, \"n_head\": 2,"
+                                  " \"n_positions\": 2, \"vocab_size\": 3}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_zero/config.json", "\"n_layer\" must be a positive integer, got 0");
+}
+
+static void test_config_negative_size(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_negative",
+                                  "{\"model_type\": \"llama\", \"hidden_size\": 4, \"intermediate_size\": -8,"
+                                  " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 3}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_negative/config.json", "\"intermediate_size\" must be a positive integer, got -8");
+}
+
+static void test_config_heads_not_dividing(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_heads",
+                                  "{\"model_type\": \"gpt2\", \"n_embd\": 10, \"n_layer\": 1, \"n_head\": 4,"
+                                  " \"n_positions\": 2, \"vocab_size\": 3}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_heads/config.json", "n_embd 10 is not divisible by n_head 4");
+}
+
+/* Sizes whose products overflow size_t (or would allocate terabytes) are refused before
+ * any allocation. */
+static void test_config_absurd_sizes(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_absurd",
+                                  "{\"model_type\": \"llama\", \"hidden_size\": 16777216, \"intermediate_size\": 16777216,"
+                                  " \"num_hidden_layers\": 4096, \"num_attention_heads\": 1, \"vocab_size\": 67108864}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_absurd/config.json", "sizes too large (parameter count overflows)");
+    cli_fails(info_args(model_dir("cfg_int_overflow",
+                                  "{\"model_type\": \"gpt2\", \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2,"
+                                  " \"n_positions\": 2, \"vocab_size\": 18446744073709551617}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_int_overflow/config.json:1:", "too big integer");
+}
+
+/* Heads too wide for the fused Q/K/V projection (its width is an int BLAS dimension). */
+static void test_config_heads_too_wide(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_wide_heads",
+                                  "{\"model_type\": \"llama\", \"hidden_size\": 4, \"intermediate_size\": 8,"
+                                  " \"num_hidden_layers\": 1, \"num_attention_heads\": 65536, \"head_dim\": 65536,"
+                                  " \"vocab_size\": 3}",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_wide_heads/config.json", "too wide (fused Q/K/V width above 2^31)");
+}
+
+/* A run sized from a plausible model and an absurd batch: the arena size would wrap
+ * around size_t; it is refused instead of allocating a wrapped-around size. */
+static void test_run_arena_overflow(void **state) {
+    (void)state;
+    ac_config c;
+    ac_config_defaults(&c, AC_ARCH_LLAMA);
+    c.n_layer = 1;
+    c.n_head = c.n_kv_head = 2;
+    c.d_model = 4;
+    c.d_head = 2;
+    c.d_mlp = 4;
+    c.vocab_size = 3;
+    c.n_ctx = 1 << 24; /* no position table: costs nothing */
+    ac_model *m;
+    ac_error err;
+    assert_ac_ok(ac_model_create(&m, &c, &err), &err);
+    ac_run *r = (ac_run *)(uintptr_t)1;
+    assert_int_equal(ac_run_create(&r, m, NULL, 2147483647, 1 << 24, &err), AC_ERR_NOMEM);
+    assert_null(r);
+    assert_non_null(strstr(err.msg, "too large to allocate"));
+    ac_model_free(m);
+}
+
+static void test_config_syntax_error(void **state) {
+    (void)state;
+    cli_fails(info_args(model_dir("cfg_syntax", "{\n  \"model_type\": \"gpt2\",\n  \"n_embd\": 4,,\n}\n",
+                                  tiny_entries, TINY_N)),
+              AC_ERR_FORMAT, "cfg_syntax/config.json:3:", "invalid JSON");
+}
+
+static void test_missing_files(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("no_config", tiny_entries);
+    unlink(ac_test_path(dir, "config.json"));
+    cli_fails(info_args(dir), AC_ERR_IO, "no_config/config.json", "missing config.json");
+    cli_fails(info_args(ac_test_path(ac_test_tmpdir(), "no/such/model")), AC_ERR_IO, "no/such/model",
+              "No such file or directory");
+    dir = fresh_dir("no_weights");
+    write_text(ac_test_path(dir, "config.json"), tiny_config);
+    cli_fails(info_args(dir), AC_ERR_IO, "no_weights", "no weights");
+}
+
+/* A file that cannot be read: a directory where config.json should be (and, when not
+ * running as root, a file without read permission). */
+static void test_unreadable_files(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("config_is_dir", tiny_entries);
+    unlink(ac_test_path(dir, "config.json"));
+    assert_int_equal(mkdir(ac_test_path(dir, "config.json"), 0777), 0);
+    cli_fails(info_args(dir), AC_ERR_IO, "config_is_dir/config.json", "not a regular file");
+    if (geteuid() != 0) {
+        dir = tiny_dir("unreadable", tiny_entries);
+        assert_int_equal(chmod(ac_test_path(dir, "model.safetensors"), 0), 0);
+        cli_fails(info_args(dir), AC_ERR_IO, "unreadable/model.safetensors", "Permission denied");
+    }
+}
+
+static void test_llama2c_truncated(void **state) {
+    (void)state;
+    /* dim 8, hidden 8, 1 layer, 2 heads, 2 kv heads, vocab 6 (shared), seq 4: 536 floats
+     * with the RoPE tables of a version-0 file */
+    const int32_t header[7] = {8, 8, 1, 2, 2, 6, 4};
+    unsigned char buf[28 + 4 * 536] = {0};
+    memcpy(buf, header, sizeof header);
+    const char *path = ac_test_path(ac_test_tmpdir(), "stories.bin");
+    write_bytes(path, buf, sizeof buf - 4);
+    cli_fails(info_args(path), AC_ERR_FORMAT, "stories.bin", "header implies 2172 bytes and the file has 2168");
+}
+
+static void test_shard_missing(void **state) {
+    (void)state;
+    const char *dir = tiny_dir("shards", tiny_entries);
+    rename(ac_test_path(dir, "model.safetensors"), ac_test_path(dir, "model-00001-of-00002.safetensors"));
+    write_text(ac_test_path(dir, "model.safetensors.index.json"),
+               "{\"weight_map\": {\"wte.weight\": \"model-00002-of-00002.safetensors\"}}");
+    cli_fails(info_args(dir), AC_ERR_IO, "shards/model-00002-of-00002.safetensors", "cannot open");
+}
+
+/* ---- tokenizers ----------------------------------------------------------------------- */
+
+static const char *tok_args(const char *tokenizer) {
+    snprintf(args_buf, sizeof args_buf, "tokenize --tokenizer '%s' hello", tokenizer);
+    return args_buf;
+}
+
+static void test_tokenizer_vocab_syntax(void **state) {
+    (void)state;
+    const char *dir = fresh_dir("tok_vocab_syntax");
+    write_text(ac_test_path(dir, "vocab.json"), "{\"a\": 0,\n \"b\": }\n");
+    write_text(ac_test_path(dir, "merges.txt"), "#version: 0.2\n");
+    cli_fails(tok_args(dir), AC_ERR_FORMAT, "tok_vocab_syntax/vocab.json:2:7:", "unexpected token");
+}
+
+static void test_tokenizer_merge_unknown_token(void **state) {
+    (void)state;
+    const char *dir = fresh_dir("tok_merge");
+    write_text(ac_test_path(dir, "vocab.json"), "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+    write_text(ac_test_path(dir, "merges.txt"), "#version: 0.2\na b\na c\n");
+    cli_fails(tok_args(dir), AC_ERR_FORMAT, "tok_merge/merges.txt:3:", "is not in the vocabulary");
+}
+
+static void test_tokenizer_json_unsupported(void **state) {
+    (void)state;
+    const char *path = ac_test_path(ac_test_tmpdir(), "wordpiece.json");
+    write_text(path, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}");
+    cli_fails(tok_args(path), AC_ERR_UNSUPPORTED, "wordpiece.json", "model type 'WordPiece' is not supported");
+}
+
+static void test_tokenizer_llama2c_truncated(void **state) {
+    (void)state;
+    /* max_token_length, then a record whose length runs past the end */
+    const int32_t words[3] = {8, 0, 100};
+    const char *path = ac_test_path(ac_test_tmpdir(), "tok_trunc.bin");
+    write_bytes(path, words, sizeof words);
+    cli_fails(tok_args(path), AC_ERR_FORMAT, "tok_trunc.bin: at byte 8:", "runs past the end of the file");
+}
+
+static void test_tokenizer_missing(void **state) {
+    (void)state;
+    cli_fails(tok_args(ac_test_path(ac_test_tmpdir(), "no_tokenizer.json")), AC_ERR_IO, "no_tokenizer.json",
+              "No such file or directory");
+}
+
+/* ---- datasets ------------------------------------------------------------------------- */
+
+/* The model and tokenizer the dataset cases load with: GPT-2 attention-only, vocabulary
+ * 50; a word-level-ish GPT-2 tokenizer: a b c Ġ Ġa ab. */
+static const char *ds_model, *ds_tok;
+
+static void make_dataset_fixtures(void) {
+    if (ds_model) return;
+    ac_config c;
+    ac_config_defaults(&c, AC_ARCH_GPT2);
+    c.n_layer = 1;
+    c.n_head = c.n_kv_head = 1;
+    c.d_model = c.d_head = 4;
+    c.attn_only = 1;
+    c.vocab_size = 50;
+    c.n_ctx = 8;
+    c.bos_id = c.eos_id = 0;
+    ac_model *m;
+    ac_error err;
+    assert_ac_ok(ac_model_create(&m, &c, &err), &err);
+    ac_model_init_random(m, 1, 0.1f);
+    static char model[700], tok[700];
+    snprintf(model, sizeof model, "%s", ac_test_path(ac_test_tmpdir(), "ds_model"));
+    assert_ac_ok(ac_model_save(m, model, &err), &err);
+    ac_model_free(m);
+    snprintf(tok, sizeof tok, "%s", fresh_dir("ds_tok"));
+    write_text(ac_test_path(tok, "vocab.json"),
+               "{\"a\": 0, \"b\": 1, \"c\": 2, \"\\u0120\": 3, \"\\u0120a\": 4, \"ab\": 5}");
+    write_text(ac_test_path(tok, "merges.txt"), "#version: 0.2\n\xC4\xA0 a\na b\n");
+    ds_model = model;
+    ds_tok = tok;
+}
+
+static int ds_counter = 0;
+
+/* Args for `data` on a new dataset file holding `json`; *path gets its path. */
+static const char *data_args(const char *json, const char *extra, const char **path) {
+    make_dataset_fixtures();
+    static char p[700];
+    char name[64];
+    snprintf(name, sizeof name, "dataset%02d.json", ds_counter++);
+    snprintf(p, sizeof p, "%s", ac_test_path(ac_test_tmpdir(), name));
+    write_text(p, json);
+    snprintf(args_buf, sizeof args_buf, "data --model '%s' --tokenizer '%s' --no-bos --train-test all,0 --data '%s' %s", ds_model, ds_tok, p,
+             extra ? extra : "");
+    if (path) *path = p;
+    return args_buf;
+}
+
+#define P_OK "{\"clean\": [2, 3], \"corrupt\": [2, 4], \"answers\": [5], \"wrong_answers\": [6]}"
+
+static void test_dataset_valid(void **state) {
+    (void)state;
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", ac_test_cli(),
+             data_args("{\"prompts\": [" P_OK ", {\"clean\": \"ab c\", \"corrupt\": \"c c\", \"answers\": [\" a\"],"
+                       " \"wrong_answers\": [\"b\"]}]}",
+                       NULL, NULL));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "2 prompts"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' %s --json --examples 2 2>&1", ac_test_cli(),
+             data_args("{\"prompts\": [" P_OK ", {\"clean\": \"ab c\", \"corrupt\": \"c c\", \"answers\": [\" a\"],"
+                       " \"wrong_answers\": [\"b\"]}]}",
+                       NULL, NULL));
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "prompts")), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "examples")), 2);
+    json_decref(j);
+    free(out);
+}
+
+static void test_dataset_syntax_error(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": [\n  " P_OK ",\n  ,\n]}", NULL, &path);
+    char want[800];
+    snprintf(want, sizeof want, "%s:3:3:", path);
+    cli_fails(args, AC_ERR_FORMAT, want, "invalid JSON");
+}
+
+static void test_dataset_wrong_types(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": [{\"clean\": [2, \"x\"], \"corrupt\": [2, 4], \"answers\": [5],"
+                                 " \"wrong_answers\": [6]}]}",
+                                 NULL, &path);
+    cli_fails(args, AC_ERR_FORMAT, path, "prompts[0].clean[1] must be an integer token id, got a string");
+}
+
+static void test_dataset_empty_list(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": []}", NULL, &path);
+    cli_fails(args, AC_ERR_FORMAT, path, "\"prompts\" is empty");
+}
+
+static void test_dataset_out_of_vocabulary(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": [" P_OK ", {\"clean\": [2, 50], \"corrupt\": [2, 4],"
+                                 " \"answers\": [5], \"wrong_answers\": [6]}]}",
+                                 NULL, &path);
+    cli_fails(args, AC_ERR_RANGE, path, "prompts[1].clean[1]: token id 50 outside the vocabulary [0, 50)");
+}
+
+static void test_dataset_multi_token_answer(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": [{\"clean\": \"ab c\", \"corrupt\": \"c c\", \"answers\": [\" b\"],"
+                                 " \"wrong_answers\": [\"a\"]}]}",
+                                 NULL, &path);
+    cli_fails(args, AC_ERR_FORMAT, path, "prompts[0].answers[0] \" b\" is 2 tokens: an answer must be exactly one token");
+}
+
+static void test_dataset_fixed_length_mismatch(void **state) {
+    (void)state;
+    const char *path;
+    const char *args = data_args("{\"prompts\": [" P_OK ", {\"clean\": [2, 3, 4], \"corrupt\": [2, 4, 4],"
+                                 " \"answers\": [5], \"wrong_answers\": [6]}]}",
+                                 "--fixed-length", &path);
+    cli_fails(args, AC_ERR_FORMAT, path, "prompts[1].clean has 3 tokens but");
+}
+
+static void test_dataset_missing_file(void **state) {
+    (void)state;
+    make_dataset_fixtures();
+    const char *missing = ac_test_path(ac_test_tmpdir(), "no_dataset.json");
+    snprintf(args_buf, sizeof args_buf, "data --model '%s' --data '%s'", ds_model, missing);
+    cli_fails(args_buf, AC_ERR_IO, "no_dataset.json", "No such file or directory");
+    const char *dir = fresh_dir("dataset_is_dir.json");
+    snprintf(args_buf, sizeof args_buf, "data --model '%s' --data '%s'", ds_model, dir);
+    cli_fails(args_buf, AC_ERR_IO, "dataset_is_dir.json", "Is a directory");
+}
+
+/* ---- output files: not writable, disk full ---------------------------------------------- */
+
+static ac_model *tiny_model(void) {
+    ac_config c;
+    ac_config_defaults(&c, AC_ARCH_LLAMA);
+    c.n_layer = 2;
+    c.n_head = c.n_kv_head = 2;
+    c.d_model = 16;
+    c.d_head = 8;
+    c.d_mlp = 32;
+    c.vocab_size = 64;
+    c.n_ctx = 8;
+    ac_model *m;
+    ac_error err;
+    assert_ac_ok(ac_model_create(&m, &c, &err), &err);
+    ac_model_init_random(m, 5, 0.1f);
+    return m;
+}
+
+/* An output directory that cannot be created or written: its parent is a file (the
+ * tests run as root in CI, where permissions would not stop a write). */
+static void test_output_dir_not_writable(void **state) {
+    (void)state;
+    ac_model *m = tiny_model();
+    ac_error err;
+    const char *file = ac_test_path(ac_test_tmpdir(), "a_file");
+    write_text(file, "x");
+    char out[800];
+    snprintf(out, sizeof out, "%s/model", file);
+    assert_int_equal(ac_model_save(m, out, &err), AC_ERR_IO);
+    assert_non_null(strstr(err.file, "a_file"));
+    assert_non_null(strstr(err.msg, "not a directory"));
+    ac__afile af;
+    assert_int_equal(ac__afile_open(&af, ac_test_path(out, "scores.json"), &err), AC_ERR_IO);
+    assert_non_null(strstr(err.msg, "cannot create"));
+    ac__afile_abort(&af); /* safe after a failed open */
+    ac_model_free(m);
+}
+
+/* Disk full, simulated with a file-size limit: every write past it fails (EFBIG). The
+ * writer reports AC_ERR_IO naming the file and leaves neither the file nor its
+ * temporary behind. Runs in a child process so the limit cannot leak into other tests. */
+static void test_disk_full(void **state) {
+    (void)state;
+    const char *dir = fresh_dir("full");
+    char out[700];
+    snprintf(out, sizeof out, "%s/model", dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        rl.rlim_cur = 4096;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(90);
+        ac_model *m = tiny_model(); /* ~24 KB of weights */
+        ac_error err;
+        int rc = ac_model_save(m, out, &err);
+        ac_model_free(m);
+        if (rc != AC_ERR_IO) _exit(91);
+        if (!strstr(err.file, "model.safetensors")) _exit(92);
+        if (!strstr(err.msg, "write failed")) _exit(93);
+        /* an atomic result file: the same */
+        char path[800];
+        snprintf(path, sizeof path, "%s/scores.json", dir);
+        ac__afile af;
+        if (ac__afile_open(&af, path, &err)) _exit(94);
+        for (int i = 0; i < 2000; i++) fprintf(af.f, "{\"edge\": %d, \"score\": 0.125}\n", i);
+        rc = ac__afile_commit(&af, &err);
+        if (rc != AC_ERR_IO || !strstr(err.file, "scores.json") || !strstr(err.msg, "write failed")) _exit(95);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* nothing left but the (empty) model directory ac_model_save created */
+    assert_true(dir_is_empty(out));
+    assert_int_equal(rmdir(out), 0);
+    assert_true(dir_is_empty(dir));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_tiny_model),
+        cmocka_unit_test(test_truncated_safetensors),
+        cmocka_unit_test(test_header_length_beyond_file),
+        cmocka_unit_test(test_offsets_overlapping),
+        cmocka_unit_test(test_offsets_out_of_order),
+        cmocka_unit_test(test_offsets_past_end),
+        cmocka_unit_test(test_dtype_shape_bytes_mismatch),
+        cmocka_unit_test(test_unknown_dtype),
+        cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_wrong_shape_for_config),
+        cmocka_unit_test(test_nan_inf_weights),
+        cmocka_unit_test(test_config_zero_size),
+        cmocka_unit_test(test_config_negative_size),
+        cmocka_unit_test(test_config_heads_not_dividing),
+        cmocka_unit_test(test_config_absurd_sizes),
+        cmocka_unit_test(test_config_heads_too_wide),
+        cmocka_unit_test(test_run_arena_overflow),
+        cmocka_unit_test(test_config_syntax_error),
+        cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_unreadable_files),
+        cmocka_unit_test(test_llama2c_truncated),
+        cmocka_unit_test(test_shard_missing),
+        cmocka_unit_test(test_tokenizer_vocab_syntax),
+        cmocka_unit_test(test_tokenizer_merge_unknown_token),
+        cmocka_unit_test(test_tokenizer_json_unsupported),
+        cmocka_unit_test(test_tokenizer_llama2c_truncated),
+        cmocka_unit_test(test_tokenizer_missing),
+        cmocka_unit_test(test_dataset_valid),
+        cmocka_unit_test(test_dataset_syntax_error),
+        cmocka_unit_test(test_dataset_wrong_types),
+        cmocka_unit_test(test_dataset_empty_list),
+        cmocka_unit_test(test_dataset_out_of_vocabulary),
+        cmocka_unit_test(test_dataset_multi_token_answer),
+        cmocka_unit_test(test_dataset_fixed_length_mismatch),
+        cmocka_unit_test(test_dataset_missing_file),
+        cmocka_unit_test(test_output_dir_not_writable),
+        cmocka_unit_test(test_disk_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

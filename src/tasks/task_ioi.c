@@ -255,7 +255,7 @@ int ac__gen_ioi(ac_task_dataset *ds, const ac_tokenizer *tok, const ac_task_opti
         ac__prompt_take(pr, 0, &c);
         ac__prompt_take(pr, 1, &x);
         pr->family = t;
-        pr->order = order;
+        pr->order = (int)order;
         const char *at = names.forms[d.names[0]], *wt = names.forms[d.names[1]];
         rc = ac__prompt_set_answers(pr, tok, &io, &at, 1, &s, &wt, 1, &ids_written, err);
         i++;

@@ -62,6 +62,12 @@ typedef struct ac_forward_opts {
      * patch − current (EAP-IG: corrupt − clean while the inputs are interpolated). Only
      * meaningful when masks are NULL or zero. */
     const float *diff_base;
+    /* Optional source stack that receives patch − current (what edge masks and mask
+     * gradients use) instead of the run's own stack. It may be the caller's writable
+     * patch buffer itself: the patch values are then overwritten source by source, which
+     * saves one source stack of memory when they serve this one forward (and its
+     * backward) only (EAP). Borrowed until the backward is done. Not with `partial`. */
+    float *diff;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient

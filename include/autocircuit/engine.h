@@ -100,6 +100,12 @@ typedef struct ac_forward_opts {
      * and a backward of this forward accumulates mask gradients per row into
      * mask_grad[B][n_edges]. 0 (default): one mask vector shared by every row. */
     int masks_per_row;
+    /* Optional source stack that receives patch − current (what edge masks and mask
+     * gradients use) instead of the run's own stack. It may be the caller's writable
+     * patch buffer itself: the patch values are then overwritten source by source, which
+     * saves one source stack of memory when they serve this one forward (and its
+     * backward) only (EAP). Borrowed until the backward is done. Not with `partial`. */
+    float *diff;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient

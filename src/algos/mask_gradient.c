@@ -23,7 +23,14 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
                 masks = c->masks;
             }
             double loss;
-            if ((rc = ac__algo_forward(c, b, 1, masks, c->patch, NULL, c->logits, err))) return rc;
+            /* one forward per batch's patch values (plain mask gradients): the run keeps
+             * patch − clean in the patch buffer itself, one source stack less memory */
+            ac_tokens in;
+            if ((rc = ac__algo_tokens(c, b, 1, &in, err))) return rc;
+            ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = masks,
+                                  .patch = c->patch, .diff = steps == 0 ? c->patch : NULL,
+                                  .prefix = c->use_prefix ? c->kv : NULL};
+            if ((rc = ac_run_forward(c->run, &in, &fo, err))) return rc;
             if ((rc = ac__algo_loss(c, b, o, c->logits, &loss, c->dlogits, err))) return rc;
             ac_backward_opts bo = {.dlogits = c->dlogits, .mask_grad = scores};
             if ((rc = ac_run_backward(c->run, &bo, err))) return rc;

@@ -457,8 +457,11 @@ static int load_weights(weight_source *s, const ac_config *cfg, const char *conf
     ac_free(entries);
     entries = NULL;
     if (!rc) rc = ac__hf_layout(cfg, &m->w, &entries, &n, err);
-    for (size_t i = 0; !rc && i < n; i++)
+    for (size_t i = 0; !rc && i < n; i++) {
         rc = ac__hf_entry_load(&entries[i], &s->files[found[i].file], found[i].t, err);
+        /* the file's pages of a copied tensor need not stay resident beside the arena */
+        if (!rc) ac__st_release(&s->files[found[i].file], found[i].t);
+    }
     ac_free(entries);
     ac_free(found);
     if (rc) {

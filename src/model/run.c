@@ -106,14 +106,15 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
     CARVE(r->gqkv, BT * (size_t)r->qkv_w);
     CARVE(r->gz, BT * H * dh);
     CARVE(r->inv_freq, dh);
-    CARVE(r->D, nsrc * BT * d);
+    CARVE(r->D_own, nsrc * BT * d);
     CARVE(r->gsrc, nsrc * BT * d);
     CARVE(r->delta, group * BT * d);
     CARVE(r->G, group * BT * d);
     CARVE(r->mrows, group * (nsrc + 1));
     CARVE(r->scratch, threads * (size_t)max_T);
 #undef CARVE
-    if (!g) r->D = r->gsrc = NULL;
+    if (!g) r->D_own = r->gsrc = NULL;
+    r->D = r->D_own;
     ac__rope_inv_freq(r->inv_freq, c);
     *out = r;
     return AC_OK;
@@ -261,6 +262,8 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         return ac_error_set(err, AC_ERR_ARG, NULL,
                             "forward: a cached prefix of %d and %d tail tokens exceed the run's %d tokens",
                             P, in->T, r->max_T);
+    if (o->diff && (!g || o->partial))
+        return ac_error_set(err, AC_ERR_ARG, NULL, "forward: a diff stack needs a graph and a full forward");
     if (g && g->seq_len > 0 && g->seq_len != P + in->T)
         return ac_error_set(err, AC_ERR_ARG, NULL,
                             "forward: the graph has edges for %d positions but the batch has %d",
@@ -271,7 +274,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     const int partial = o->partial != 0;
     if (partial) {
         if (!r->forward_ok || B != r->B || T != r->T || o->patch != r->patch || o->diff_base != r->diff_base ||
-            kv != r->kv)
+            kv != r->kv || r->D != r->D_own)
             return ac_error_set(err, AC_ERR_ARG, NULL,
                                 "forward: a partial re-run needs a previous forward of the same batch and patch values");
         if (o->start_block < 0 || o->start_block > c->n_layer || (o->start_mlp && (c->attn_only || o->start_block == c->n_layer)))
@@ -288,6 +291,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     r->kv = kv;
     r->P = P;
     r->logits_mode = o->logits_mode;
+    if (!partial) r->D = o->diff ? o->diff : r->D_own;
 
     /* inputs, padding mask and position ids (padding does not advance positions; tails
      * continue after the cached prefix) */

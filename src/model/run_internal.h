@@ -55,7 +55,9 @@ struct ac_run {
     float *gz;               /* [BT, H*dh] */
     float *gx;               /* [BT, d] */
     float *lrows;            /* [BT, d] rows fed to the unembedding */
-    float *D;                /* [n_src][BT][d] patch − current, when a graph is attached */
+    float *D;                /* [n_src][BT][d] patch − current, when a graph is attached:
+                                D_own or the last forward's opts.diff */
+    float *D_own;            /* the arena's stack for D */
     float *gsrc;             /* [n_src][BT][d] −Σ_dest m·G_dest per source */
     float *delta;            /* [max_group][BT][d] */
     float *G;                /* [max_group][BT][d] */

@@ -414,6 +414,18 @@ int ac__st_read(const ac__st_file *f, const ac__st_tensor *t, size_t first, size
     return AC_OK;
 }
 
+void ac__st_release(const ac__st_file *f, const ac__st_tensor *t) {
+    if (!f->map || !f->size) return;
+    const long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    const uintptr_t page = (uintptr_t)ps;
+    const uintptr_t base = (uintptr_t)f->map, end = (base + f->size + page - 1) & ~(page - 1);
+    uintptr_t a = (base + f->data_start + t->begin) & ~(page - 1);
+    uintptr_t b = (base + f->data_start + t->end + page - 1) & ~(page - 1);
+    if (b > end) b = end;
+    if (a < b) (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
 /* ---- writer -------------------------------------------------------------------------- */
 
 static void put_u64_le(unsigned char *p, uint64_t v) {

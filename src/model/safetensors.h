@@ -88,6 +88,12 @@ int ac__st_expect(const ac__st_file *f, const ac__st_tensor *t, int ndim, const 
 int ac__st_read(const ac__st_file *f, const ac__st_tensor *t, size_t first, size_t count,
                 float *dst, size_t dst_stride, ac_error *err);
 
+/* Drop the mapped pages of tensor `t` from the process's resident memory once its
+ * values have been copied out (madvise MADV_DONTNEED on the read-only private mapping:
+ * touched again, they are read back from the file). Keeps a loader's peak resident
+ * memory near the model's size rather than the model plus the file. Never fails. */
+void ac__st_release(const ac__st_file *f, const ac__st_tensor *t);
+
 /* Exact scalar conversions (all 65536 inputs map to the exactly equal float; NaN stays
  * NaN with its sign and top payload bits), and round-to-nearest-even back. */
 float ac__f16_to_f32(uint16_t h);

@@ -24,7 +24,9 @@
     X(tokenizer_json)      \
     X(llama2c_tokenizer)   \
     X(dataset)             \
-    X(encode)
+    X(encode)              \
+    X(scores)              \
+    X(curve)
 
 #define AC__FZ_DECLARE(name) int fz_##name(const uint8_t *data, size_t size);
 AC_FZ_HARNESSES(AC__FZ_DECLARE)
@@ -78,5 +80,12 @@ int fz_fixture_llama2c_tokenizer(const char *path);/* tokenizer .bin with byte f
 /* A fixture written once per process into fz_dir()/name (a directory or file as the
  * function makes it) and its path; aborts when it cannot be made. */
 const char *fz_once(const char *name, int (*make)(const char *path));
+
+/* The circuit graphs the scores harness maps files onto (fuzz/fz_scores.c), built once
+ * from configs alone: 0 GPT-2 2 layers x 2 heads, separate Q/K/V; 1 the same, combined
+ * Q/K/V; 2 per position (3 positions); 3 the residual graph; 4 a Llama with
+ * grouped-query attention (4 heads, 2 key/value heads). NULL for other i. */
+struct ac_graph;
+const struct ac_graph *fz_scores_graph(int i);
 
 #endif

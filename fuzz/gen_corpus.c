@@ -3,12 +3,14 @@
  * Everything is deterministic, so regenerating gives the same bytes. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "autocircuit.h"
+#include "autocircuit/scores.h"
 #include "fz.h"
 #include "model/checkpoint.h"
 
@@ -219,5 +221,86 @@ int main(int argc, char **argv) {
     seed_text("encode", "utf8", "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87");
     seed("encode", "bytes", "\xFF\xFE\x00\x80\xC0\xAF\xED\xA0\x80 x", 11);
     seed_text("encode", "special", "a<|endoftext|>b<s></s>  hello   world ");
+    /* ---- scores, ground-truth and curve files ---- */
+    {
+        static const char *const names[5] = {"gpt2", "combined_qkv", "positions", "residual", "llama_gqa"};
+        ac_error err;
+        for (int i = 0; i < 5; i++) {
+            const ac_graph *g = fz_scores_graph(i);
+            float *s = malloc(g->n_edges * sizeof *s);
+            uint8_t *in = calloc(g->n_edges, 1);
+            if (!s || !in) die("out of memory");
+            for (size_t e = 0; e < g->n_edges; e++) {
+                s[e] = (float)((int)(e * 7 % 19) - 9) / 8.0f;
+                in[e] = e % 5 == 1;
+            }
+            if (i == 0) {
+                s[0] = INFINITY;
+                s[1] = -INFINITY;
+                s[2] = -0.0f;
+            }
+            static const char *const labels[3] = {"When", " Mary", " and"};
+            static const double taus[2] = {0.01, INFINITY};
+            ac_scores_settings st = {.algo = i == 0 ? "acdc" : "eap", .model = "m", .data = "d.json",
+                                     .ablation = "resample", .steps = i == 1 ? 5 : 0,
+                                     .taus = i == 0 ? taus : NULL, .n_taus = i == 0 ? 2 : 0, .split = "train",
+                                     .n_prompts = 6, .seed = 42, .seconds = -1,
+                                     .seq_labels = i == 2 ? labels : NULL, .n_seq_labels = i == 2 ? 3 : 0,
+                                     .extra_json = i == 2 ? "{\"positions\": true}" : NULL};
+            char name[64];
+            snprintf(name, sizeof name, "%s.json", names[i]);
+            if (ac_scores_write(fz_path(name), g, s, &st, &err)) die(err.msg);
+            seed_file("scores", name, fz_path(name));
+            snprintf(name, sizeof name, "%s_truth.json", names[i]);
+            if (ac_ground_truth_write(fz_path(name), g, in, &err)) die(err.msg);
+            if (i != 1 && i != 3) seed_file("scores", name, fz_path(name));
+            free(s);
+            free(in);
+        }
+        /* hand-written: no "graph" object, strings for infinities, positions inferred */
+        seed_text("scores", "handwritten.json",
+                  "{\"edges\": [{\"src\": \"Resid Start\", \"dest\": \"A0.1.Q\", \"pos\": 1, \"score\": \"-inf\"},\n"
+                  " {\"src\": \"A0.0\", \"dest\": \"MLP 1\", \"pos\": 0, \"score\": 1e-3},\n"
+                  " {\"src\": \"MLP 0\", \"dest\": \"Resid End\", \"pos\": 1, \"score\": \"+inf\"},\n"
+                  " {\"src\": \"A1.1\", \"dest\": \"Resid End\", \"pos\": 0, \"score\": -2}],\n"
+                  " \"settings\": {\"seq_labels\": [\"a\", \"b\"], \"algo\": \"ig\"}}\n");
+        seed_text("scores", "truth_no_graph.json",
+                  "{\"format\": \"autocircuit-ground-truth\", \"version\": 1, \"edges\": [\n"
+                  " {\"src\": \"A0.1\", \"dest\": \"A1.0.K\"}, {\"src\": \"Resid Start\", \"dest\": \"A0.0.V\"}]}\n");
+
+        ac_eval_point pts[4];
+        for (int i = 0; i < 4; i++) {
+            ac_eval_point *q = &pts[i];
+            q->requested = (size_t)(i * 10);
+            q->edges = q->requested + (i == 2);
+            q->kl = 1.0 / (1 + i);
+            q->logit_diff = 0.5 * i - 0.25;
+            q->logit_diff_percent = 20.0 * i;
+            q->answer_logit = 3.0 - i;
+            q->answer_prob = 0.1 * (i + 1);
+            q->answer_logprob = log(q->answer_prob);
+            q->correct_percent = i == 1 ? NAN : 25.0 * i;
+            q->correct_beats_wrong_percent = 50.0;
+        }
+        const ac_point roc[3] = {{0, 0}, {0.25, 0.75}, {1, 1}};
+        ac_curve c = {.model = "m", .data = "d.json", .scores_path = "s.json", .ablation = "resample",
+                      .patch = "edges", .split = "test", .n_prompts = 6, .n_edges_total = 46, .points = pts,
+                      .n_points = 4, .clean_logit_diff = 1.5, .corrupt_logit_diff = -0.5,
+                      .auc_logit_diff = 12.0, .auc_logit_diff_log = NAN, .auc_kl = INFINITY,
+                      .ground_truth = "t.json", .roc = roc, .n_roc = 3, .roc_auc = 0.8125,
+                      .ground_truth_edges = 4, .seconds = 1.25, .extra_json = "{\"signed\": false}"};
+        if (ac_curve_write(fz_path("curve.json"), &c, &err)) die(err.msg);
+        seed_file("curve", "roc.json", fz_path("curve.json"));
+        c.n_roc = 0;
+        c.seconds = -1;
+        c.extra_json = NULL;
+        if (ac_curve_write(fz_path("curve.json"), &c, &err)) die(err.msg);
+        seed_file("curve", "plain.json", fz_path("curve.json"));
+        seed_text("curve", "handwritten.json",
+                  "{\"points\": [{\"edges\": 0, \"kl\": \"inf\", \"logit_diff\": null},\n"
+                  " {\"edges\": 3, \"requested\": 2, \"kl\": 1e308, \"logit_diff\": -1e-300, \"answer_prob\": \"nan\"},\n"
+                  " {\"edges\": 3, \"kl\": 0, \"logit_diff\": \"-inf\"}],\n"
+                  " \"roc\": null, \"auc\": {\"logit_diff\": null}, \"n_edges\": 46}\n");
+    }
     return 0;
 }

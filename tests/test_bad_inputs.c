@@ -7,8 +7,10 @@
  *   - no sanitizer report (the ASan build runs the same cases against its own CLI).
  * The library-level checks of the same inputs (status codes, offsets, line:column) are
  * in test_loader_errors.c and test_dataset_errors.c; this file checks what a user sees.
- * Output files (not writable, disk full) are checked on the library's writers at the
- * end, since none of these commands writes a file. */
+ * The commands that read and write result files (discover, evaluate, report, export,
+ * compare) get the same treatment for bad scores, ground-truth and curve files, an output
+ * directory that cannot be written and a full disk (a file-size limit); the library's
+ * writers are also checked directly at the end. */
 #include "ac_test.h"
 
 #include <dirent.h>
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "autocircuit/scores.h"
 #include "model/checkpoint.h"
 #include "util/atomic_file.h"
 
@@ -60,14 +63,14 @@ static int case_counter = 0;
 
 /* Run `autocircuit ARGS` (ARGS already shell-quoted) in a fresh empty directory and check
  * the failure as described at the top. */
-static void cli_fails_(const char *args, int code, const char *file_part, const char *phrase,
+static void cli_fails_(const char *prefix, const char *args, int code, const char *file_part, const char *phrase,
                        const char *file, int line) {
     char cwd[600], out[700], errp[700], cmd[8192];
     snprintf(cwd, sizeof cwd, "%s/run%03d", ac_test_tmpdir(), case_counter++);
     assert_int_equal(mkdir(cwd, 0777), 0);
     snprintf(out, sizeof out, "%s.out", cwd);
     snprintf(errp, sizeof errp, "%s.err", cwd);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2> '%s'", cwd, ac_test_cli(), args, out, errp);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s > '%s' 2> '%s'", cwd, prefix, ac_test_cli(), args, out, errp);
     int st = system(cmd);
     int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     char *so = read_all(out), *se = read_all(errp);
@@ -87,7 +90,10 @@ static void cli_fails_(const char *args, int code, const char *file_part, const 
     free(se);
     if (!dir_is_empty(cwd)) _fail(file, line);
 }
-#define cli_fails(args, code, file_part, phrase) cli_fails_((args), (code), (file_part), (phrase), __FILE__, __LINE__)
+#define cli_fails(args, code, file_part, phrase) cli_fails_("", (args), (code), (file_part), (phrase), __FILE__, __LINE__)
+/* The same with a shell prefix before the command (e.g. a ulimit). */
+#define cli_fails_with(prefix, args, code, file_part, phrase) \
+    cli_fails_((prefix), (args), (code), (file_part), (phrase), __FILE__, __LINE__)
 
 /* ---- files -------------------------------------------------------------------------- */
 
@@ -694,6 +700,257 @@ static void test_disk_full(void **state) {
     assert_true(dir_is_empty(dir));
 }
 
+/* ---- result files: discover, evaluate, report, export, compare ---------------------------- */
+
+/* A 2-layer and a 3-layer GPT-2 (2 heads, width 8), a dataset of 6 id prompts, and
+ * result files for them written by the library: scores of both graphs, a ground truth
+ * of each, combined-Q/K/V scores, a curve. */
+enum { RV = 23 };
+static char rf_model2[700], rf_model3[700], rf_data[700], rf_scores2[700], rf_scores3[700], rf_truth2[700],
+    rf_truth3[700], rf_combined[700], rf_curve[700];
+static const char *RF_DATA_OPTS = "--no-bos --train-test 6,0 --batch-size 4";
+
+static void rf_save_model(const char *dir, int n_layer, ac_config *out) {
+    ac_config c;
+    ac_config_defaults(&c, AC_ARCH_GPT2);
+    c.n_layer = n_layer;
+    c.n_head = c.n_kv_head = 2;
+    c.d_model = 8;
+    c.d_head = 4;
+    c.d_mlp = 16;
+    c.vocab_size = RV;
+    c.n_ctx = 16;
+    ac_model *m;
+    ac_error err;
+    assert_ac_ok(ac_model_create(&m, &c, &err), &err);
+    ac_model_init_random(m, 7, 0.5f);
+    assert_ac_ok(ac_model_save(m, dir, &err), &err);
+    ac_model_free(m);
+    *out = c;
+}
+
+static void rf_write_results(const ac_config *c, int combined, const char *scores, const char *truth) {
+    ac_graph_opts o = ac_graph_default_opts();
+    o.separate_qkv = !combined;
+    ac_graph *g;
+    ac_error err;
+    assert_ac_ok(ac_graph_build(&g, c, &o, &err), &err);
+    float *s = calloc(g->n_edges, sizeof *s);
+    uint8_t *in = calloc(g->n_edges, 1);
+    for (size_t e = 0; e < g->n_edges; e++) {
+        s[e] = (float)((int)(e * 5 % 13) - 6) / 4.0f;
+        in[e] = e % 4 == 0;
+    }
+    assert_ac_ok(ac_scores_write(scores, g, s, NULL, &err), &err);
+    if (truth) assert_ac_ok(ac_ground_truth_write(truth, g, in, &err), &err);
+    free(s);
+    free(in);
+    ac_graph_free(g);
+}
+
+static void make_result_fixtures(void) {
+    if (rf_model2[0]) return;
+    ac_config c2, c3;
+    snprintf(rf_model2, sizeof rf_model2, "%s", ac_test_path(ac_test_tmpdir(), "rf_model2"));
+    snprintf(rf_model3, sizeof rf_model3, "%s", ac_test_path(ac_test_tmpdir(), "rf_model3"));
+    rf_save_model(rf_model2, 2, &c2);
+    rf_save_model(rf_model3, 3, &c3);
+    snprintf(rf_data, sizeof rf_data, "%s", ac_test_path(ac_test_tmpdir(), "rf_data.json"));
+    FILE *f = fopen(rf_data, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"prompts\": [\n");
+    for (int i = 0; i < 6; i++)
+        fprintf(f, "{\"clean\": [%d, %d, 3, 5], \"corrupt\": [%d, %d, 3, 5], \"answers\": [%d], \"wrong_answers\": [%d]}%s\n",
+                1 + i, 2 + i, 1 + i, 9 + i, 7 + i, 12 + i % 4, i < 5 ? "," : "");
+    fprintf(f, "]}\n");
+    fclose(f);
+#define RF_PATH(var, name) snprintf(var, sizeof var, "%s", ac_test_path(ac_test_tmpdir(), name))
+    RF_PATH(rf_scores2, "rf_scores2.json");
+    RF_PATH(rf_scores3, "rf_scores3.json");
+    RF_PATH(rf_truth2, "rf_truth2.json");
+    RF_PATH(rf_truth3, "rf_truth3.json");
+    RF_PATH(rf_combined, "rf_combined.json");
+    RF_PATH(rf_curve, "rf_curve.json");
+#undef RF_PATH
+    rf_write_results(&c2, 0, rf_scores2, rf_truth2);
+    rf_write_results(&c3, 0, rf_scores3, rf_truth3);
+    rf_write_results(&c2, 1, rf_combined, NULL);
+    const ac_eval_point pts[2] = {{0, 0, 1.0, 0.1, 5, 1, 0.5, -0.7, 50, 50}, {10, 10, 0.5, 0.9, 80, 2, 0.6, -0.5, 50, 50}};
+    ac_curve cv = {.model = "m", .data = "d", .scores_path = "s", .ablation = "resample", .patch = "edge",
+                   .split = "train", .n_prompts = 6, .n_edges_total = 46, .points = pts, .n_points = 2,
+                   .clean_logit_diff = 1, .corrupt_logit_diff = 0, .auc_logit_diff = 3, .auc_logit_diff_log = NAN,
+                   .auc_kl = NAN, .seconds = -1};
+    ac_error err;
+    assert_ac_ok(ac_curve_write(rf_curve, &cv, &err), &err);
+}
+
+/* A file NAME in the temporary directory holding text; returns its path (static). */
+static const char *rf_text(const char *name, const char *text) {
+    static char bufs[4][700];
+    static int k = 0;
+    char *p = bufs[k++ & 3];
+    snprintf(p, sizeof bufs[0], "%s", ac_test_path(ac_test_tmpdir(), name));
+    write_text(p, text);
+    return p;
+}
+
+static const char *eval_args(const char *scores, const char *extra) {
+    snprintf(args_buf, sizeof args_buf, "evaluate --model '%s' --data '%s' %s --scores '%s' --quiet %s", rf_model2,
+             rf_data, RF_DATA_OPTS, scores, extra ? extra : "");
+    return args_buf;
+}
+
+/* A scores file valid for the library as a file, but for another model: evaluate,
+ * report with a ground truth, discover with --avoid, compare. */
+static void test_scores_for_another_graph(void **state) {
+    (void)state;
+    make_result_fixtures();
+    cli_fails(eval_args(rf_scores3, NULL), AC_ERR_SHAPE, "rf_scores3.json", "scores file for another model's graph?");
+    char extra[800];
+    snprintf(extra, sizeof extra, "--ground-truth '%s'", rf_truth3);
+    cli_fails(eval_args(rf_scores2, extra), AC_ERR_SHAPE, "rf_truth3.json", "is not an edge of this model's graph");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s' --ground-truth '%s'", rf_scores2, rf_truth3);
+    cli_fails(args_buf, AC_ERR_SHAPE, "rf_truth3.json", "A2.");
+    snprintf(args_buf, sizeof args_buf, "discover --model '%s' --data '%s' %s --algo probe --epochs 1 --quiet --avoid '%s'",
+             rf_model2, rf_data, RF_DATA_OPTS, rf_truth3);
+    cli_fails(args_buf, AC_ERR_SHAPE, "rf_truth3.json", "is not an edge of this model's graph");
+    snprintf(args_buf, sizeof args_buf, "compare '%s' '%s'", rf_scores2, rf_scores3);
+    cli_fails(args_buf, AC_ERR_SHAPE, "rf_scores3.json", "not the same graph");
+}
+
+/* Malformed scores, ground-truth and curve files: syntax (with line:column), schema,
+ * a ground truth where scores are needed, a newer version, a missing file. */
+static void test_bad_result_files(void **state) {
+    (void)state;
+    make_result_fixtures();
+    char broken[700];
+    snprintf(broken, sizeof broken, "%s", rf_text("rf_broken.json", "{\"edges\": [\n  {\"src\": }\n]}\n"));
+    char want[800];
+    snprintf(want, sizeof want, "%s:2:", broken);
+    cli_fails(eval_args(broken, NULL), AC_ERR_FORMAT, want, "unexpected token");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s'", broken);
+    cli_fails(args_buf, AC_ERR_FORMAT, want, "unexpected token");
+    snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format dot --out e.dot", broken);
+    cli_fails(args_buf, AC_ERR_FORMAT, want, "unexpected token");
+    snprintf(args_buf, sizeof args_buf, "compare '%s' '%s'", rf_scores2, broken);
+    cli_fails(args_buf, AC_ERR_FORMAT, want, "unexpected token");
+    const char *schema = rf_text("rf_schema.json",
+                                 "{\"edges\": [{\"src\": \"A0.0\", \"dest\": \"MLP 0\", \"score\": 1},"
+                                 " {\"src\": \"A0.1\", \"score\": 2}]}");
+    cli_fails(eval_args(schema, NULL), AC_ERR_FORMAT, "rf_schema.json", "edges[1]: missing key \"dest\"");
+    const char *mixed = rf_text("rf_mixed.json",
+                                "{\"edges\": [{\"src\": \"A0.0\", \"dest\": \"MLP 0\", \"score\": \"big\"}]}");
+    cli_fails(eval_args(mixed, NULL), AC_ERR_FORMAT, "rf_mixed.json", "edges[0].score: expected a number or \"inf\"");
+    const char *dup = rf_text("rf_dup.json",
+                              "{\"edges\": [{\"src\": \"A0.0\", \"dest\": \"MLP 0\", \"score\": 1},"
+                              " {\"src\": \"A0.0\", \"dest\": \"MLP 0\", \"score\": 2}]}");
+    snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format csv --out e.csv", dup);
+    cli_fails(args_buf, AC_ERR_FORMAT, "rf_dup.json", "edges[1]: A0.0->MLP 0 duplicates edges[0]");
+    const char *newer = rf_text("rf_newer.json", "{\"format\": \"autocircuit-scores\", \"version\": 2, \"edges\": []}");
+    cli_fails(eval_args(newer, NULL), AC_ERR_UNSUPPORTED, "rf_newer.json", "version 2 is newer");
+    cli_fails(eval_args(rf_truth2, NULL), AC_ERR_FORMAT, "rf_truth2.json", "a ground-truth file has no scores");
+    snprintf(args_buf, sizeof args_buf, "compare '%s' '%s'", rf_scores2, rf_truth2);
+    cli_fails(args_buf, AC_ERR_FORMAT, "rf_truth2.json", "a ground-truth file has no scores");
+    cli_fails(eval_args(ac_test_path(ac_test_tmpdir(), "rf_none.json"), NULL), AC_ERR_IO, "rf_none.json",
+              "No such file or directory");
+    /* ground truths for discover: --official, --avoid */
+    snprintf(args_buf, sizeof args_buf, "discover --model '%s' --data '%s' %s --algo ground-truth --quiet --official '%s'",
+             rf_model2, rf_data, RF_DATA_OPTS, broken);
+    cli_fails(args_buf, AC_ERR_FORMAT, want, "unexpected token");
+    /* curves for report */
+    const char *nopoints = rf_text("rf_nopoints.json", "{\"format\": \"autocircuit-curve\", \"roc\": []}");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s' --curve '%s'", rf_scores2, nopoints);
+    cli_fails(args_buf, AC_ERR_FORMAT, "rf_nopoints.json", "missing key \"points\"");
+    const char *badpoint = rf_text("rf_badpoint.json", "{\"points\": [{\"edges\": 1}, {\"edges\": -3}]}");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s' --curve '%s'", rf_scores2, badpoint);
+    cli_fails(args_buf, AC_ERR_FORMAT, "rf_badpoint.json", "points[1].edges: expected a non-negative integer");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s' --curve '%s'", rf_scores2, rf_scores2);
+    cli_fails(args_buf, AC_ERR_FORMAT, "rf_scores2.json", "format: expected \"autocircuit-curve\"");
+    /* MIB cannot name combined Q/K/V inputs */
+    snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format mib --out m.json", rf_combined);
+    cli_fails(args_buf, AC_ERR_UNSUPPORTED, "rf_combined.json", "MIB graphs need separate Q/K/V inputs");
+}
+
+/* --out into a directory that does not exist, or under a regular file, and (when not
+ * root) into a read-only directory: AC_ERR_IO naming the output, nothing written. */
+static void test_result_output_not_writable(void **state) {
+    (void)state;
+    make_result_fixtures();
+    const char *file = rf_text("rf_a_file", "x");
+    char outs[3][600];
+    snprintf(outs[0], sizeof outs[0], "%s/out.json", ac_test_path(ac_test_tmpdir(), "rf_no_such_dir"));
+    snprintf(outs[1], sizeof outs[1], "%s/out.json", file);
+    int n_outs = 2;
+    if (geteuid() != 0) {
+        const char *ro = fresh_dir("rf_read_only");
+        assert_int_equal(chmod(ro, 0555), 0);
+        snprintf(outs[2], sizeof outs[2], "%s/out.json", ro);
+        n_outs = 3;
+    }
+    for (int i = 0; i < n_outs; i++) {
+        const char *o = outs[i];
+        snprintf(args_buf, sizeof args_buf, "discover --model '%s' --data '%s' %s --algo random --quiet --out '%s'",
+                 rf_model2, rf_data, RF_DATA_OPTS, o);
+        cli_fails(args_buf, AC_ERR_IO, o, "cannot create");
+        char extra[1900];
+        snprintf(extra, sizeof extra, "--out '%s'", o);
+        cli_fails(eval_args(rf_scores2, extra), AC_ERR_IO, o, "cannot create");
+        snprintf(args_buf, sizeof args_buf, "report --scores '%s' --out '%s'", rf_scores2, o);
+        cli_fails(args_buf, AC_ERR_IO, o, "cannot create");
+        snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format csv --out '%s'", rf_scores2, o);
+        cli_fails(args_buf, AC_ERR_IO, o, "cannot create");
+    }
+}
+
+/* Disk full during the write, through the CLI: a 512-byte file-size limit (dash's ulimit
+ * counts 512-byte blocks; SIGXFSZ ignored, so writes fail with EFBIG). Every result
+ * file is larger: AC_ERR_IO "write failed" naming it, and no file or temporary left in
+ * the working directory (where the outputs go by default). */
+static void test_result_disk_full(void **state) {
+    (void)state;
+    make_result_fixtures();
+    const char *limit = "trap '' XFSZ; ulimit -f 1;";
+    snprintf(args_buf, sizeof args_buf, "discover --model '%s' --data '%s' %s --algo eap --quiet", rf_model2, rf_data,
+             RF_DATA_OPTS);
+    cli_fails_with(limit, args_buf, AC_ERR_IO, "scores.json", "write failed");
+    cli_fails_with(limit, eval_args(rf_scores2, NULL), AC_ERR_IO, "curve.json", "write failed");
+    snprintf(args_buf, sizeof args_buf, "report --scores '%s' --curve '%s'", rf_scores2, rf_curve);
+    cli_fails_with(limit, args_buf, AC_ERR_IO, "report.html", "write failed");
+    snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format csv --out e.csv", rf_scores2);
+    cli_fails_with(limit, args_buf, AC_ERR_IO, "e.csv", "write failed");
+    snprintf(args_buf, sizeof args_buf, "export --scores '%s' --format mib --out m.json", rf_scores2);
+    cli_fails_with(limit, args_buf, AC_ERR_IO, "m.json", "write failed");
+}
+
+/* The same commands succeed on the fixtures (so the failures above are the inputs'). */
+static void test_result_files_valid(void **state) {
+    (void)state;
+    make_result_fixtures();
+    char cmd[8192];
+    const char *dir = fresh_dir("rf_ok");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > /dev/null", dir, ac_test_cli(), eval_args(rf_scores2, NULL));
+    assert_int_equal(ac_test_run(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' report --scores '%s' --curve curve.json --ground-truth '%s' > /dev/null",
+             dir, ac_test_cli(), rf_scores2, rf_truth2);
+    assert_int_equal(ac_test_run(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' export --scores '%s' --format mib --out m.json && '%s' compare --top 10 '%s' '%s' > /dev/null",
+             dir, ac_test_cli(), rf_scores2, ac_test_cli(), rf_scores2, rf_scores2);
+    assert_int_equal(ac_test_run(cmd, NULL), 0);
+    /* compare --json escapes the names it takes from the files (settings.algo) */
+    const char *quoted = rf_text("rf_quoted.json",
+                                 "{\"settings\": {\"algo\": \"e\\\"a\\\\p\"}, \"edges\": [{\"src\": \"A0.0\","
+                                 " \"dest\": \"MLP 0\", \"score\": 1}, {\"src\": \"A0.1\", \"dest\": \"MLP 0\", \"score\": 2}]}");
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' compare --top 1 --json '%s' '%s'", ac_test_cli(), quoted, quoted);
+    assert_int_equal(ac_test_run(cmd, &out), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    if (!j) fail_msg("compare --json printed invalid JSON: %s (%s)", out, jerr.text);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "files"), 0)), "e\"a\\p");
+    json_decref(j);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_tiny_model),
@@ -733,6 +990,11 @@ int main(void) {
         cmocka_unit_test(test_dataset_missing_file),
         cmocka_unit_test(test_output_dir_not_writable),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_result_files_valid),
+        cmocka_unit_test(test_scores_for_another_graph),
+        cmocka_unit_test(test_bad_result_files),
+        cmocka_unit_test(test_result_output_not_writable),
+        cmocka_unit_test(test_result_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "report/scores_internal.h"
 
 static void compare_usage(FILE *f) {
     fprintf(f,
@@ -96,7 +97,10 @@ int ac_cli_compare(int argc, char **argv) {
     if (!rc) {
         if (json) {
             printf("{\"files\": [");
-            for (int i = 0; i < n_files; i++) printf("%s\"%s\"", i ? ", " : "", sf[i]->algo ? sf[i]->algo : files[i]);
+            for (int i = 0; i < n_files; i++) { /* names are the files' (settings.algo): escaped */
+                if (i) printf(", ");
+                ac__json_put_string(stdout, sf[i]->algo ? sf[i]->algo : files[i]);
+            }
             printf("], \"top\": [");
             for (int k = 0; k < n_top; k++) printf("%s%zu", k ? ", " : "", counts[k]);
             printf("], \"overlap\": [");

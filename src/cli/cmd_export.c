@@ -51,5 +51,7 @@ int ac_cli_export(int argc, char **argv) {
     else if (fmt == 1) rc = ac_export_dot(out, f, (size_t)top, &err);
     else rc = ac_export_mib_json(out, f, (size_t)top, &err);
     ac_scores_file_free(f);
+    /* what the writers refuse besides I/O and memory is the input's doing: name it */
+    if (rc && rc != AC_ERR_IO && rc != AC_ERR_NOMEM) snprintf(err.file, sizeof err.file, "%s", scores_path);
     return rc ? ac_cli_fail(&err) : 0;
 }

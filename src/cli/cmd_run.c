@@ -7,6 +7,7 @@
 #include "autocircuit/engine.h"
 #include "autocircuit/tokenizer.h"
 #include "cli/cli.h"
+#include "util/json_util.h"
 
 static void run_usage(FILE *f) {
     fprintf(f,
@@ -250,7 +251,7 @@ int ac_cli_run(int argc, char **argv) {
             json_object_set_new(j, "generated", g);
             json_object_set_new(j, "generated_text", text ? json_stringn(text, tl) : json_null());
         }
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        char *s = ac__json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
         if (s) puts(s);
         free(s);
         json_decref(j);

@@ -561,7 +561,7 @@ int ac__st_write(const char *path, const ac__st_out_tensor *tensors, size_t n,
         rc = ac_error_set(err, AC_ERR_NOMEM, path, "out of memory writing safetensors");
         goto done;
     }
-    header = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    header = ac__json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!header) {
         rc = ac_error_set(err, AC_ERR_NOMEM, path, "out of memory writing safetensors");
         goto done;

@@ -1,6 +1,7 @@
 /* ac_model_save: a Hugging Face directory (config.json + safetensors). */
 #include "model/checkpoint.h"
 #include "model/hf_layout.h"
+#include "util/json_util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -60,7 +61,7 @@ static int write_file_atomic(const char *path, const char *text, ac_error *err) 
 
 static int write_json_atomic(const char *path, const json_t *root, ac_error *err) {
     /* 9 significant digits print every float-derived real exactly (see json_float) */
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *text = ac__json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     if (!text) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
     int rc = write_file_atomic(path, text, err);
     free(text); /* from jansson */

@@ -8,6 +8,7 @@
 
 #include "report/report_internal.h"
 #include "util/atomic_file.h"
+#include "util/json_util.h"
 
 static const char page_css[] =
     "*{box-sizing:border-box}\n"
@@ -52,7 +53,7 @@ static void json_value_text_at(ac__sbuf *b, json_t *v, int nested) {
             esc(b, json_string_value(v));
             return;
         }
-        char *q = json_dumps(v, JSON_ENCODE_ANY); /* JSON-quoted */
+        char *q = ac__json_dumps(v, JSON_ENCODE_ANY); /* JSON-quoted */
         if (q) esc(b, q);
         else b->failed = 1;
         free(q);
@@ -85,6 +86,10 @@ static void json_value_text_at(ac__sbuf *b, json_t *v, int nested) {
             if (!first) ac__sb_puts(b, ", ");
             first = 0;
             json_t *ks = json_string(k);
+            if (!ks) {
+                b->failed = 1; /* out of memory: not "null" in place of the key */
+                break;
+            }
             json_value_text_at(b, ks, 1);
             json_decref(ks);
             ac__sb_puts(b, ": ");
@@ -133,9 +138,13 @@ static void kv_open(ac__sbuf *b, const char *title) {
 static void settings_json_rows(ac__sbuf *b, const char *text) {
     if (!text) return;
     json_error_t je;
+    memset(&je, 0, sizeof je);
     json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
     if (!j) {
-        kv_row(b, "settings", text);
+        /* settings_json is JSON text (the readers make it), so this is jansson running
+         * out of memory, which it sometimes reports as a syntax error: fail the page
+         * rather than render it differently */
+        b->failed = 1;
         return;
     }
     if (json_is_object(j)) json_rows(b, j, "");

@@ -13,6 +13,7 @@
 #include "autocircuit/scores.h"
 #include "report/scores_internal.h"
 #include "util/atomic_file.h"
+#include "util/json_util.h"
 
 #define SCORES_FORMAT "autocircuit-scores"
 #define TRUTH_FORMAT "autocircuit-ground-truth"
@@ -144,7 +145,7 @@ static const char *json_type_name(const json_t *v) {
 
 /* jansson's strings are malloc'd: copy into ac_malloc memory. */
 static char *dump_compact(const json_t *j) {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    char *s = ac__json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (!s) return NULL;
     char *r = ac_strdup(s);
     free(s);
@@ -187,7 +188,8 @@ static int load_object(const char *path, json_t **out, ac_error *err) {
         if (json_error_code(&je) == json_error_out_of_memory)
             return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading JSON");
         return ac_error_set_at(err, AC_ERR_FORMAT, path, je.line > 0 ? je.line : 1,
-                               je.column > 0 ? je.column : 1, "%s", je.text);
+                               je.column > 0 ? je.column : 1, "%s",
+                               je.text[0] ? je.text : "invalid JSON (or out of memory while parsing)");
     }
     if (!json_is_object(j)) {
         int rc = ac_error_set(err, AC_ERR_FORMAT, path, "expected a JSON object at the top level, got %s",
@@ -229,52 +231,60 @@ static int check_format(const json_t *root, const char *path, const char *want1,
 
 /* ---- scores and ground-truth files: writing ---------------------------------------- */
 
-static void set_str(json_t *o, const char *key, const char *v) {
-    if (!v) return;
-    json_t *s = json_string(v);
-    if (s) json_object_set_new(o, key, s);
-}
+/* Building JSON values: jansson reports a failed allocation only through return values
+ * (a NULL value, or -1 from a setter that then drops the member), so every member is
+ * added through set_new and the failures are or-ed together: a file must not be
+ * written with members silently missing. */
+static int set_new(json_t *o, const char *key, json_t *v) { return json_object_set_new(o, key, v) ? 1 : 0; }
+
+static int set_str(json_t *o, const char *key, const char *v) { return v ? set_new(o, key, json_string(v)) : 0; }
 
 /* Add the members of the JSON object text `extra` (may be NULL) to o. */
 static int merge_extra(json_t *o, const char *extra, ac_error *err) {
     if (!extra) return AC_OK;
     json_error_t je;
     json_t *x = json_loads(extra, 0, &je);
+    if (!x && json_error_code(&je) == json_error_out_of_memory)
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
     if (!x || !json_is_object(x)) {
         json_decref(x);
         return ac_error_set(err, AC_ERR_ARG, NULL, "settings extra_json is not a JSON object");
     }
-    json_object_update(o, x);
+    const int bad = json_object_update(o, x);
     json_decref(x);
+    if (bad) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
     return AC_OK;
 }
 
 static int settings_object(const ac_scores_settings *st, json_t **out, ac_error *err) {
     json_t *o = json_object();
     if (!o) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
-    set_str(o, "algo", st->algo);
-    set_str(o, "model", st->model);
-    set_str(o, "data", st->data);
-    set_str(o, "split", st->split);
-    json_object_set_new(o, "n_prompts", json_integer((json_int_t)st->n_prompts));
-    set_str(o, "ablation", st->ablation);
-    set_str(o, "grad_function", st->grad_function);
-    set_str(o, "answer_function", st->answer_function);
-    if (st->steps > 0) json_object_set_new(o, "steps", json_integer(st->steps));
+    int bad = 0;
+    bad |= set_str(o, "algo", st->algo);
+    bad |= set_str(o, "model", st->model);
+    bad |= set_str(o, "data", st->data);
+    bad |= set_str(o, "split", st->split);
+    bad |= set_new(o, "n_prompts", json_integer((json_int_t)st->n_prompts));
+    bad |= set_str(o, "ablation", st->ablation);
+    bad |= set_str(o, "grad_function", st->grad_function);
+    bad |= set_str(o, "answer_function", st->answer_function);
+    if (st->steps > 0) bad |= set_new(o, "steps", json_integer(st->steps));
     if (st->taus && st->n_taus) {
         json_t *a = json_array();
-        for (size_t i = 0; i < st->n_taus; i++) json_array_append_new(a, json_num(st->taus[i]));
-        json_object_set_new(o, "taus", a);
+        for (size_t i = 0; i < st->n_taus && a; i++) bad |= json_array_append_new(a, json_num(st->taus[i])) ? 1 : 0;
+        bad |= set_new(o, "taus", a);
     }
-    json_object_set_new(o, "seed", json_integer((json_int_t)st->seed));
-    if (st->seconds >= 0) json_object_set_new(o, "seconds", json_real(st->seconds));
+    bad |= set_new(o, "seed", json_integer((json_int_t)st->seed));
+    if (st->seconds >= 0) bad |= set_new(o, "seconds", json_real(st->seconds));
     if (st->seq_labels && st->n_seq_labels) {
         json_t *a = json_array();
-        for (size_t i = 0; i < st->n_seq_labels; i++) {
-            json_t *s = json_string(st->seq_labels[i] ? st->seq_labels[i] : "");
-            json_array_append_new(a, s ? s : json_string("?"));
-        }
-        json_object_set_new(o, "seq_labels", a);
+        for (size_t i = 0; i < st->n_seq_labels && a; i++)
+            bad |= json_array_append_new(a, json_string(st->seq_labels[i] ? st->seq_labels[i] : "")) ? 1 : 0;
+        bad |= set_new(o, "seq_labels", a);
+    }
+    if (bad) {
+        json_decref(o);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
     }
     int rc = merge_extra(o, st->extra_json, err);
     if (rc) {
@@ -307,7 +317,7 @@ static int write_edges_file(const char *path, const ac_graph *g, const float *sc
         json_t *o;
         int rc = settings_object(st, &o, err);
         if (rc) return rc;
-        char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        char *s = ac__json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         json_decref(o);
         if (!s) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
         settings = s;
@@ -698,25 +708,32 @@ done:
 
 /* ---- curves ------------------------------------------------------------------------ */
 
+/* NULL when out of memory (never with members missing). */
 static json_t *point_json(const ac_eval_point *p) {
     json_t *o = json_object();
-    json_object_set_new(o, "edges", json_integer((json_int_t)p->edges));
-    json_object_set_new(o, "requested", json_integer((json_int_t)p->requested));
-    json_object_set_new(o, "kl", json_num(p->kl));
-    json_object_set_new(o, "logit_diff", json_num(p->logit_diff));
-    json_object_set_new(o, "logit_diff_percent", json_num(p->logit_diff_percent));
-    json_object_set_new(o, "answer_logit", json_num(p->answer_logit));
-    json_object_set_new(o, "answer_prob", json_num(p->answer_prob));
-    json_object_set_new(o, "answer_logprob", json_num(p->answer_logprob));
-    json_object_set_new(o, "correct_percent", json_num(p->correct_percent));
-    json_object_set_new(o, "correct_beats_wrong_percent", json_num(p->correct_beats_wrong_percent));
+    if (!o) return NULL;
+    int bad = 0;
+    bad |= set_new(o, "edges", json_integer((json_int_t)p->edges));
+    bad |= set_new(o, "requested", json_integer((json_int_t)p->requested));
+    bad |= set_new(o, "kl", json_num(p->kl));
+    bad |= set_new(o, "logit_diff", json_num(p->logit_diff));
+    bad |= set_new(o, "logit_diff_percent", json_num(p->logit_diff_percent));
+    bad |= set_new(o, "answer_logit", json_num(p->answer_logit));
+    bad |= set_new(o, "answer_prob", json_num(p->answer_prob));
+    bad |= set_new(o, "answer_logprob", json_num(p->answer_logprob));
+    bad |= set_new(o, "correct_percent", json_num(p->correct_percent));
+    bad |= set_new(o, "correct_beats_wrong_percent", json_num(p->correct_beats_wrong_percent));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
 /* Write key: value where value is dumped on one line. */
 static int put_member(FILE *fp, const char *key, json_t *v, int last) {
     if (!v) return -1;
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    char *s = ac__json_dumps(v, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(v);
     if (!s) return -1;
     fprintf(fp, "  \"%s\": %s%s\n", key, s, last ? "" : ",");
@@ -729,24 +746,32 @@ int ac_curve_write(const char *path, const ac_curve *c, ac_error *err) {
         return ac_error_set(err, AC_ERR_ARG, path, "NULL curve");
     json_t *st = json_object();
     if (!st) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
-    set_str(st, "model", c->model);
-    set_str(st, "data", c->data);
-    set_str(st, "scores", c->scores_path);
-    set_str(st, "split", c->split);
-    json_object_set_new(st, "n_prompts", json_integer((json_int_t)c->n_prompts));
-    set_str(st, "patch", c->patch);
-    set_str(st, "ablation", c->ablation);
-    set_str(st, "ground_truth", c->n_roc ? c->ground_truth : NULL);
-    if (c->seconds >= 0) json_object_set_new(st, "seconds", json_real(c->seconds));
-    int rc = merge_extra(st, c->extra_json, err);
+    int bad = 0;
+    bad |= set_str(st, "model", c->model);
+    bad |= set_str(st, "data", c->data);
+    bad |= set_str(st, "scores", c->scores_path);
+    bad |= set_str(st, "split", c->split);
+    bad |= set_new(st, "n_prompts", json_integer((json_int_t)c->n_prompts));
+    bad |= set_str(st, "patch", c->patch);
+    bad |= set_str(st, "ablation", c->ablation);
+    bad |= set_str(st, "ground_truth", c->n_roc ? c->ground_truth : NULL);
+    if (c->seconds >= 0) bad |= set_new(st, "seconds", json_real(c->seconds));
+    int rc = bad ? ac_error_set(err, AC_ERR_NOMEM, path, "out of memory") : merge_extra(st, c->extra_json, err);
     if (rc) {
         json_decref(st);
         return rc;
     }
     json_t *auc = json_object();
-    json_object_set_new(auc, "logit_diff", json_num(c->auc_logit_diff));
-    json_object_set_new(auc, "logit_diff_log_x", json_num(c->auc_logit_diff_log));
-    json_object_set_new(auc, "kl", json_num(c->auc_kl));
+    if (auc) {
+        bad |= set_new(auc, "logit_diff", json_num(c->auc_logit_diff));
+        bad |= set_new(auc, "logit_diff_log_x", json_num(c->auc_logit_diff_log));
+        bad |= set_new(auc, "kl", json_num(c->auc_kl));
+    }
+    if (!auc || bad) {
+        json_decref(st);
+        json_decref(auc);
+        return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
+    }
 
     ac__afile af;
     rc = ac__afile_open(&af, path, err);
@@ -756,7 +781,6 @@ int ac_curve_write(const char *path, const ac_curve *c, ac_error *err) {
         return rc;
     }
     FILE *fp = af.f;
-    int bad = 0;
     fprintf(fp, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n", CURVE_FORMAT, FILE_VERSION);
     bad |= put_member(fp, "settings", st, 0);
     fprintf(fp, "  \"n_edges\": %zu,\n", c->n_edges_total);
@@ -765,7 +789,7 @@ int ac_curve_write(const char *path, const ac_curve *c, ac_error *err) {
     fputs("  \"points\": [", fp);
     for (size_t i = 0; i < c->n_points && !bad; i++) {
         json_t *p = point_json(&c->points[i]);
-        char *s = p ? json_dumps(p, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+        char *s = p ? ac__json_dumps(p, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(p);
         if (!s) {
             bad = 1;

@@ -8,6 +8,7 @@
 
 #include "autocircuit/tasks.h"
 #include "util/atomic_file.h"
+#include "util/json_util.h"
 
 enum { C_IOI, C_IOI_MLP0, C_IOI_HEADS, C_GT, C_DOC, C_DOC_HEADS, N_CIRCUITS };
 
@@ -520,7 +521,7 @@ int ac_task_model_config(const char *name, ac_config *cfg, ac_error *err) {
 
 static void put_json_string(FILE *f, const char *s) {
     json_t *v = json_string(s ? s : "");
-    char *t = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+    char *t = v ? ac__json_dumps(v, JSON_ENCODE_ANY) : NULL;
     fputs(t ? t : "\"\"", f);
     free(t);
     json_decref(v);

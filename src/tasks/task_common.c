@@ -8,6 +8,7 @@
 
 #include "tasks/task_internal.h"
 #include "util/atomic_file.h"
+#include "util/json_util.h"
 
 /* ---- options and names ---------------------------------------------------------------- */
 
@@ -499,7 +500,7 @@ static void sb_json(sbuf *b, json_t *v) {
         b->oom = 1;
         return;
     }
-    char *s = json_dumps(v, JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *s = ac__json_dumps(v, JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     json_decref(v);
     if (!s) {
         b->oom = 1;

@@ -951,6 +951,51 @@ static void test_result_files_valid(void **state) {
     free(out);
 }
 
+/* Interrupts: the CLI's SIGINT/SIGTERM handler removes every open temporary output
+ * (ac__afile_cleanup_all) and exits 130; checked on the library's side with two files
+ * open at once, and through the CLI with SIGTERM during a long discovery (SIGINT is
+ * test_cli_discover's). A rename that fails (the output path is a directory) is a
+ * write failure that leaves the temporary behind neither. */
+static void test_interrupt_cleanup(void **state) {
+    (void)state;
+    const char *dir = fresh_dir("intr_lib");
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    snprintf(b, sizeof b, "%s/b.json", dir);
+    ac__afile fa, fb;
+    ac_error err;
+    assert_ac_ok(ac__afile_open(&fa, a, &err), &err);
+    assert_ac_ok(ac__afile_open(&fb, b, &err), &err);
+    fputs("{\"partial\": ", fa.f);
+    fflush(fa.f);
+    ac__afile_cleanup_all();
+    assert_true(dir_is_empty(dir));
+    ac__afile_abort(&fa);
+    ac__afile_abort(&fb);
+    assert_true(dir_is_empty(dir));
+    /* the output path is a directory: the rename fails */
+    char sub[800];
+    snprintf(sub, sizeof sub, "%s/out.json", dir);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_ac_ok(ac__afile_open(&fa, sub, &err), &err);
+    fputs("{}\n", fa.f);
+    assert_int_equal(ac__afile_commit(&fa, &err), AC_ERR_IO);
+    assert_non_null(strstr(err.msg, "write failed"));
+    assert_non_null(strstr(err.file, "out.json"));
+    assert_int_equal(rmdir(sub), 0);
+    assert_true(dir_is_empty(dir));
+
+    make_result_fixtures();
+    const char *cwd = fresh_dir("intr_cli");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && timeout --preserve-status -s TERM 1 '%s' discover --model '%s' --data '%s' %s --algo ig "
+             "--steps 1000000 --quiet 2>/dev/null",
+             cwd, ac_test_cli(), rf_model2, rf_data, RF_DATA_OPTS);
+    assert_int_equal(ac_test_run(cmd, NULL), 130);
+    assert_true(dir_is_empty(cwd));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_tiny_model),
@@ -995,6 +1040,7 @@ int main(void) {
         cmocka_unit_test(test_bad_result_files),
         cmocka_unit_test(test_result_output_not_writable),
         cmocka_unit_test(test_result_disk_full),
+        cmocka_unit_test(test_interrupt_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

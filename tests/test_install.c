@@ -62,13 +62,22 @@ static void test_install_and_link(void **state) {
     const char *san =
 #if defined(__SANITIZE_ADDRESS__)
         "-fsanitize=address,undefined";
+#elif defined(AC_TEST_COVERAGE)
+        "--coverage";
+#else
+        "";
+#endif
+    /* under coverage the program's counters go to its own directory, not over the suite's */
+    const char *run_env =
+#if defined(AC_TEST_COVERAGE)
+        "GCOV_PREFIX=\"$PWD/gcov\" ";
 #else
         "";
 #endif
     snprintf(cmd, sizeof cmd,
-             "export PKG_CONFIG_PATH='%s/%s/pkgconfig'; cc %s '%s' -o '%s' $(pkg-config --cflags --libs --static "
-             "autocircuit) 2>&1 && '%s'",
-             prefix, libdir, san, src, bin, bin);
+             "export PKG_CONFIG_PATH='%s/%s/pkgconfig'; cd '%s' && cc %s '%s' -o '%s' $(pkg-config --cflags --libs --static "
+             "autocircuit) 2>&1 && %s'%s'",
+             prefix, libdir, prefix, san, src, bin, run_env, bin);
     int rc = ac_test_run(cmd, &out);
     if (rc != 0) fail_msg("build against the installed library failed (%d):\n%s", rc, out);
     char want[64];

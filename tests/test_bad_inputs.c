@@ -1002,6 +1002,17 @@ static void test_interrupt_cleanup(void **state) {
     assert_true(dir_is_empty(cwd));
 }
 
+/* Command-line mistakes end the same way: an unknown command, an option without its
+ * value, a list of counts that is not one. */
+static void test_command_line_mistakes(void **state) {
+    (void)state;
+    cli_fails("frobnicate --model x", AC_ERR_ARG, "unknown command 'frobnicate'", "autocircuit --help");
+    cli_fails("export --format csv --scores", AC_ERR_ARG, "option --scores needs a value", "");
+    make_result_fixtures();
+    snprintf(args_buf, sizeof args_buf, "compare --top 1,x,3 '%s' '%s'", rf_scores2, rf_scores2);
+    cli_fails(args_buf, AC_ERR_ARG, "expected comma-separated", "1,x,3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_tiny_model),
@@ -1047,6 +1058,7 @@ int main(void) {
         cmocka_unit_test(test_result_output_not_writable),
         cmocka_unit_test(test_result_disk_full),
         cmocka_unit_test(test_interrupt_cleanup),
+        cmocka_unit_test(test_command_line_mistakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,6 +189,12 @@ static void test_knockout_ground_truth_and_errors(void **state) {
     assert_int_equal(json_integer_value(json_object_get(j, "circuit_size_requested")), 5);
     json_decref(j);
 
+    /* the report's similarity needs scores files of one graph */
+    snprintf(args, sizeof args, "report --scores '%s' --similar '%s' --out '%s'", tmp("eap.json"), tmp("ieap.json"),
+             tmp("x.html"));
+    assert_int_not_equal(run_cli(args, NULL, &err), 0);
+    assert_non_null(strstr(err, "not the same graph"));
+    free(err);
     /* scores for another graph */
     snprintf(args, sizeof args, "knockout --model '%s' --data '%s' %s --scores '%s' --edges 3 --out '%s'", model, data,
              DATA, tmp("ieap.json"), tmp("x.json"));

@@ -26,7 +26,8 @@
     X(dataset)             \
     X(encode)              \
     X(scores)              \
-    X(curve)
+    X(curve)               \
+    X(knockout)
 
 #define AC__FZ_DECLARE(name) int fz_##name(const uint8_t *data, size_t size);
 AC_FZ_HARNESSES(AC__FZ_DECLARE)

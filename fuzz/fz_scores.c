@@ -1,7 +1,8 @@
 /* Harnesses for the result-file readers (scores.h): scores and ground-truth files
  * (ac_scores_file_read) with everything that consumes a file read back — mapping onto
- * circuit graphs, the CSV/DOT/MIB exports and the HTML/SVG report — and faithfulness
- * curve files (ac_curve_file_read) through the report's plots. */
+ * circuit graphs, the CSV/DOT/MIB exports and the HTML/SVG report — faithfulness
+ * curve files (ac_curve_file_read) through the report's plots, and knockout files
+ * (ac_knockout_file_read) through the report's completeness section. */
 #include "fz.h"
 
 #include <math.h>
@@ -233,5 +234,35 @@ int fz_curve(const uint8_t *data, size_t size) {
     in.circuit = 1;
     render(&in);
     ac_curve_file_free(c);
+    return 0;
+}
+
+int fz_knockout(const uint8_t *data, size_t size) {
+    make_graphs();
+    const char *path = fz_write("knockout.json", data, size);
+    ac_knockout_file *k = NULL;
+    ac_error err;
+    if (ac_knockout_file_read(path, &k, &err) != AC_OK) {
+        fz_check(k == NULL && err.msg[0]);
+        return 0;
+    }
+    fz_check(k->label != NULL);
+    fz_check(k->n_edges == 0 || k->edges != NULL);
+    fz_check(k->n_loss == 0 || k->loss != NULL);
+    for (size_t i = 0; i < k->n_edges; i++) {
+        const ac_knockout_edge *e = &k->edges[i];
+        fz_check(memchr(e->src, 0, sizeof e->src) && memchr(e->dest, 0, sizeof e->dest));
+        fz_check(e->pos >= -1);
+    }
+    const ac_knockout_file *const list[2] = {k, k};
+    const char *const names[2] = {"a.json", NULL};
+    ac_report_input in = {0};
+    in.scores = fixture_scores;
+    in.top = 4;
+    in.knockouts = list;
+    in.n_knockouts = 2;
+    in.knockout_paths = names;
+    render(&in);
+    ac_knockout_file_free(k);
     return 0;
 }

@@ -296,6 +296,36 @@ int main(int argc, char **argv) {
         c.extra_json = NULL;
         if (ac_curve_write(fz_path("curve.json"), &c, &err)) die(err.msg);
         seed_file("curve", "plain.json", fz_path("curve.json"));
+        /* knockout files: a learned knockout of a third of the edges */
+        {
+            const ac_graph *g = fz_scores_graph(0);
+            uint8_t *circ = calloc(g->n_edges, 1);
+            float *ks = calloc(g->n_edges, sizeof *ks);
+            if (!circ || !ks) die("out of memory");
+            for (size_t e = 0; e < g->n_edges; e += 3) {
+                circ[e] = 1;
+                ks[e] = e % 2 ? 1.5f : -1.5f;
+            }
+            ac_knockout_opts ko;
+            ac_knockout_opts_default(&ko);
+            const ac_knockout_result learned = {16, 4, 0.25, 0.5, 2.0, 1.5, 0.5, 0.25};
+            const ac_knockout_result empty = {16, 0, 0.25, 0.25, 2.0, 1.5, 2.0, 1.5};
+            const double loss[3] = {1.0, 0.5, 0.25};
+            ac_knockout_doc kd = {.model = "m", .data = "d.json", .scores_path = "s.json", .algo = "eap",
+                                  .split = "train", .n_prompts = 6, .opts = &ko, .requested_size = 16, .g = g,
+                                  .in_circuit = circ, .scores = ks, .learned = &learned, .empty = &empty,
+                                  .loss = loss, .n_loss = 3, .seconds = 0.5};
+            if (ac_knockout_write(fz_path("ko.json"), &kd, &err)) die(err.msg);
+            seed_file("knockout", "learned.json", fz_path("ko.json"));
+            kd.requested_size = 0;
+            kd.algo = NULL;
+            kd.n_loss = 0;
+            kd.seconds = -1;
+            if (ac_knockout_write(fz_path("ko.json"), &kd, &err)) die(err.msg);
+            seed_file("knockout", "ground_truth.json", fz_path("ko.json"));
+            free(circ);
+            free(ks);
+        }
         seed_text("curve", "handwritten.json",
                   "{\"points\": [{\"edges\": 0, \"kl\": \"inf\", \"logit_diff\": null},\n"
                   " {\"edges\": 3, \"requested\": 2, \"kl\": 1e308, \"logit_diff\": -1e-300, \"answer_prob\": \"nan\"},\n"

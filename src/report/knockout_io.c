@@ -7,6 +7,7 @@
 
 #include "autocircuit/scores.h"
 #include "util/atomic_file.h"
+#include "util/json_util.h"
 
 #define KNOCKOUT_FORMAT "autocircuit-knockout"
 #define KNOCKOUT_VERSION 1
@@ -203,7 +204,7 @@ static int parse(json_t *root, const char *path, ac_knockout_file *f, ac_error *
         if (a && json_is_string(a)) label = json_string_value(a);
         else if (s && json_is_string(s)) label = json_string_value(s);
         else if (gt && json_is_string(gt)) label = json_string_value(gt);
-        char *txt = json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        char *txt = ac__json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         if (!txt) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory");
         f->settings_json = ac_strdup(txt);
         free(txt);

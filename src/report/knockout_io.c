@@ -252,8 +252,10 @@ int ac_knockout_file_read(const char *path, ac_knockout_file **out, ac_error *er
     *out = NULL;
     if (!path) return ac_error_set(err, AC_ERR_ARG, NULL, "no knockout file given");
     json_error_t je;
+    memset(&je, 0, sizeof je); /* jansson leaves it unset when it cannot allocate its lexer */
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
+        if (ac__json_oom(&je)) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading JSON");
         FILE *fp = fopen(path, "rb");
         if (!fp) return ac_error_set(err, AC_ERR_IO, path, "cannot open the knockout file");
         fclose(fp);

@@ -182,14 +182,13 @@ static int load_object(const char *path, json_t **out, ac_error *err) {
         return ac_error_set(err, AC_ERR_IO, path, "read error");
     }
     json_error_t je;
+    memset(&je, 0, sizeof je); /* jansson leaves it unset when it cannot allocate its lexer */
     json_t *j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
     ac_free(buf);
     if (!j) {
-        if (json_error_code(&je) == json_error_out_of_memory)
-            return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading JSON");
+        if (ac__json_oom(&je)) return ac_error_set(err, AC_ERR_NOMEM, path, "out of memory reading JSON");
         return ac_error_set_at(err, AC_ERR_FORMAT, path, je.line > 0 ? je.line : 1,
-                               je.column > 0 ? je.column : 1, "%s",
-                               je.text[0] ? je.text : "invalid JSON (or out of memory while parsing)");
+                               je.column > 0 ? je.column : 1, "%s", je.text);
     }
     if (!json_is_object(j)) {
         int rc = ac_error_set(err, AC_ERR_FORMAT, path, "expected a JSON object at the top level, got %s",
@@ -243,8 +242,9 @@ static int set_str(json_t *o, const char *key, const char *v) { return v ? set_n
 static int merge_extra(json_t *o, const char *extra, ac_error *err) {
     if (!extra) return AC_OK;
     json_error_t je;
+    memset(&je, 0, sizeof je);
     json_t *x = json_loads(extra, 0, &je);
-    if (!x && json_error_code(&je) == json_error_out_of_memory)
+    if (!x && ac__json_oom(&je))
         return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
     if (!x || !json_is_object(x)) {
         json_decref(x);

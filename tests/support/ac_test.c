@@ -1,5 +1,7 @@
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "ac_test.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +28,38 @@ const char *ac_test_cli(void) {
     return d ? d : "autocircuit";
 }
 
+static char tmpdir_path[256];
+static pid_t tmpdir_owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    remove(path); /* best effort: keep going */
+    return 0;
+}
+
+/* The scratch directory goes when the test program that made it exits (not a forked
+ * child); AC_TEST_KEEP_TMP=1 keeps it for a post-mortem. */
+static void remove_tmpdir(void) {
+    if (!tmpdir_path[0] || getpid() != tmpdir_owner) return;
+    const char *keep = getenv("AC_TEST_KEEP_TMP");
+    if (keep && *keep && strcmp(keep, "0") != 0) {
+        fprintf(stderr, "test files kept in %s\n", tmpdir_path);
+        return;
+    }
+    nftw(tmpdir_path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *ac_test_tmpdir(void) {
-    static char dir[256];
+    char *dir = tmpdir_path;
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/actest.XXXXXX", base ? base : "/tmp");
+        snprintf(dir, sizeof tmpdir_path, "%s/actest.XXXXXX", base ? base : "/tmp");
         if (!mkdtemp(dir)) {
             fprintf(stderr, "mkdtemp failed\n");
             exit(1);
         }
+        tmpdir_owner = getpid();
+        atexit(remove_tmpdir);
     }
     return dir;
 }

@@ -34,6 +34,10 @@ struct ac_algo_ctx {
     /* exact patching: token rows of one stacked re-run (0: the default, 2048; < 0: one
        edge per re-run, the unstacked reference path) */
     long stack_rows;
+    /* mask gradients / EAP / IG: bytes a batch's source stack may take before the batch
+       runs as sub-batches of rows (0: the default, 128 MiB, with sub-batches of at least
+       256 tokens; (size_t)-1: never split) */
+    size_t stack_budget;
 };
 
 /* Turn the prefix cache on for the algorithm about to run when it is exact for this
@@ -84,6 +88,14 @@ int ac__algo_exact_stack_create(ac_algo_ctx *c, ac_edge_stack **st, float **klog
 int ac__algo_exact_chunk(ac_algo_ctx *c, ac_edge_stack *st, float *logits, const ac_batch *b,
                          const ac_discover_opts *o, int dest, int pos, const int *srcs, int k,
                          double base, float *scores, ac_error *err);
+
+/* Rows per sub-batch of batch b for mask gradients under the stack budget (b's size
+ * when it fits). */
+size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b);
+/* A view of rows r0 .. r0+n-1 of batch b: ids and masks borrowed from b, answer offsets
+ * rebased into ans_off / wrong_off ([n+1] each, caller's). */
+void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, int32_t *ans_off,
+                         int32_t *wrong_off);
 
 void ac__algo_progress(ac_algo_ctx *c, size_t done, size_t total, const char *what);
 

@@ -1,9 +1,14 @@
-/* Exact patching's stacked re-runs (src/model/stacked.c) against the edge-by-edge
+/* The performance paths against their reference paths (docs/performance.md).
+ *
+ * Exact patching's stacked re-runs (src/model/stacked.c) against the edge-by-edge
  * reference path (one partial re-run per edge through ac_run_forward): every model
  * family, separate and combined Q/K/V, shared and per-position edges, padded batches,
  * with and without the shared-prefix cache, and chunk sizes from one edge to whole
  * destinations. Also the stacked logits of single chunks against explicit patched
- * forwards, and the engine's argument checks. */
+ * forwards, and the engine's argument checks.
+ *
+ * Mask gradients (EAP, integrated gradients) in sub-batches under a source-stack budget
+ * against whole batches. */
 #include "ac_test.h"
 
 #include <math.h>
@@ -239,8 +244,103 @@ static void test_chunk_logits_and_errors(void **state) {
     ac_model_free(m);
 }
 
+/* EAP and IG with batches split into sub-batches of 1, 2 and 3 rows equal the whole
+ * batches (padded batches, with and without the prefix cache, zero ablation) */
+static void test_mask_gradient_sub_batches(void **state) {
+    (void)state;
+    const model_kind kinds[] = {M_GPT2, M_LLAMA_GQA};
+    for (size_t ki = 0; ki < 2; ki++) {
+        ac_model *m = make_model(kinds[ki]);
+        ac_dataset *ds = load_dataset(5); /* batches of 5 and 1 */
+        const ac_split *sp = ac_dataset_split(ds, AC_SPLIT_TRAIN);
+        ac_graph *g;
+        ac_error err;
+        ac_graph_opts go = ac_graph_default_opts();
+        assert_ac_ok(ac_graph_build(&g, ac_model_config(m), &go, &err), &err);
+        ac_algo_ctx *c;
+        assert_ac_ok(ac_algo_ctx_create(&c, m, g, sp, &err), &err);
+        const size_t E = g->n_edges;
+        float *ref = calloc(E, sizeof(float)), *got = calloc(E, sizeof(float));
+        for (int variant = 0; variant < 4; variant++) {
+            ac_discover_opts o;
+            ac_discover_opts_default(&o);
+            o.steps = 2;
+            const int ig = variant == 1;
+            ac_algo_ctx_set_prefix_cache(c, variant != 2);
+            if (variant == 3) o.ablation = AC_ABLATION_ZERO;
+            c->stack_budget = (size_t)-1;
+            assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), 5);
+            assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, ref, &err), &err);
+            const double mx = max_abs(ref, E);
+            assert_true(mx > 1e-3);
+            const size_t T = ac__algo_T(c, &sp->batches[0]);
+            const size_t row_bytes = (size_t)g->n_src * T * (size_t)ac_model_config(m)->d_model * sizeof(float);
+            const size_t want_rows[] = {1, 2, 3}; /* budgets of 1, 2 and 4 rows: 5 = 1+1+1+1+1, 2+2+1, 3+2 */
+            const size_t budgets[] = {1, 2 * row_bytes, 4 * row_bytes};
+            for (int bi = 0; bi < 3; bi++) {
+                c->stack_budget = budgets[bi];
+                assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), want_rows[bi]);
+                assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, got, &err), &err);
+                for (size_t e = 0; e < E; e++) assert_close(got[e], ref[e], 1e-5 * mx, 1e-4);
+            }
+        }
+        /* the default budget keeps these tiny batches whole */
+        c->stack_budget = 0;
+        assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), 5);
+        free(ref);
+        free(got);
+        ac_algo_ctx_free(c);
+        ac_graph_free(g);
+        ac_dataset_free(ds);
+        ac_model_free(m);
+    }
+}
+
+/* the sub-batch policy at GPT-2-small sizes: the stack of 32 × 15 tokens (231 MB) in
+ * two halves; long prompts keep at least 256 tokens per sub-batch */
+static void test_sub_batch_policy(void **state) {
+    (void)state;
+    ac_config cfg;
+    ac_config_defaults(&cfg, AC_ARCH_GPT2);
+    cfg.n_layer = 12;
+    cfg.n_head = cfg.n_kv_head = 12;
+    cfg.d_model = 768;
+    cfg.d_head = 64;
+    cfg.d_mlp = 3072;
+    cfg.n_ctx = 1024;
+    ac_graph *g;
+    ac_error err;
+    ac_graph_opts go = ac_graph_default_opts();
+    assert_ac_ok(ac_graph_build(&g, &cfg, &go, &err), &err);
+    assert_int_equal(g->n_src, 157);
+    ac_algo_ctx c;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    ac_model *m;
+    cfg.vocab_size = 16; /* a small model object of the same shape would still be 85 M
+                            parameters: build the real shape only for d_model */
+    cfg.n_layer = 1;
+    cfg.n_head = cfg.n_kv_head = 1;
+    assert_ac_ok(ac_model_create(&m, &cfg, &err), &err);
+    c.m = m;
+    ac_batch b;
+    memset(&b, 0, sizeof b);
+    b.batch_size = 32;
+    b.seq_len = 15;
+    assert_int_equal(ac__algo_sub_rows(&c, &b), 16);
+    b.seq_len = 128; /* 157 × 128 × 768 × 4 = 62 MB per row: 2 rows of 128 tokens */
+    assert_int_equal(ac__algo_sub_rows(&c, &b), 2);
+    b.batch_size = 8;
+    b.seq_len = 8; /* 3.9 MB per row: whole */
+    assert_int_equal(ac__algo_sub_rows(&c, &b), 8);
+    ac_model_free(m);
+    ac_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mask_gradient_sub_batches),
+        cmocka_unit_test(test_sub_batch_policy),
         cmocka_unit_test(test_stacked_equals_edge_by_edge),
         cmocka_unit_test(test_chunk_logits_and_errors),
     };

@@ -60,9 +60,15 @@ for model in "$SRC/tests/data/golden/gpt2_tiny" "${AC_SHARED_DIR:-$SRC/../shared
     "$CLI" evaluate $common --split test --scores "$S/$m-scores.json" --out "$S/$m-curve.json"
     # shellcheck disable=SC2086
     "$CLI" discover $common --algo eap --positions --out "$S/$m-pos-scores.json"
+    # completeness and similarity sections
+    # shellcheck disable=SC2086
+    "$CLI" discover $common --algo random --out "$S/$m-random.json"
+    # shellcheck disable=SC2086
+    "$CLI" knockout $common --scores "$S/$m-scores.json" --edges 10 --epochs 3 --out "$S/$m-knockout.json"
     real_cases="$real_cases
 $m|--scores $S/$m-scores.json --curve $S/$m-curve.json
-$m-pos|--scores $S/$m-pos-scores.json --top 20"
+$m-pos|--scores $S/$m-pos-scores.json --top 20
+$m-ko|--scores $S/$m-scores.json --knockout $S/$m-knockout.json --similar $S/$m-random.json --similarity-top 5,10"
 done
 
 # name | options

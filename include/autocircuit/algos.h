@@ -247,6 +247,87 @@ int ac_evaluate(ac_algo_ctx *c, const float *scores, const size_t *counts, size_
 int ac_evaluate_circuit(ac_algo_ctx *c, const uint8_t *in_circuit, const ac_eval_opts *o,
                         ac_eval_point *point, ac_error *err);
 
+
+/* ---- completeness: same under knockouts (auto-circuit's same_under_knockout and
+ * train_same_under_knockout_prune_scores; the IOI paper's completeness test) -------- */
+
+/* Completeness asks whether a circuit C behaves like the full model M under every
+ * knockout K ⊆ C: F(C \ K) ≈ F(M \ K). Knocking out an edge patches it (mask 1) with
+ * the ablation's values from the corrupt prompts; the input is always clean. Runs:
+ *   M      the full model, unpatched;
+ *   C      every edge outside the circuit patched (tree patching);
+ *   M − K  only the edges of K patched;
+ *   C − K  every edge outside the circuit and every edge of K patched.
+ * KLs are the project's KL metric, KL(reference ‖ circuit) of the last-position
+ * distributions (ac_measure_kl_div), mean over the split's prompts (batch means
+ * weighted by batch size); the circuit side is C or C − K, the reference M or M − K. */
+typedef struct ac_knockout_result {
+    size_t circuit_size;      /* edges in the circuit */
+    size_t n_knockouts;       /* |K ∩ C| (edges of K outside the circuit are ignored) */
+    double kl;                /* KL(M ‖ C): the circuit's faithfulness, equal to
+                                 ac_evaluate_circuit's kl with tree patching */
+    double knockout_kl;       /* KL(M − K ‖ C − K) */
+    double logit_diff_model, logit_diff_circuit;       /* mean logit difference of M, C */
+    double logit_diff_model_ko, logit_diff_circuit_ko; /* ... of M − K, C − K */
+} ac_knockout_result;
+
+/* Evaluate one knockout set. in_circuit, knockout (may be NULL: K = ∅): membership
+ * [n_edges]. ablation: the patch values (auto-circuit: resample), read from the corrupt
+ * prompts. Errors: AC_ERR_ARG (an empty circuit, a bad ablation), forward errors. */
+int ac_same_under_knockout(ac_algo_ctx *c, const uint8_t *in_circuit, const uint8_t *knockout,
+                           ac_ablation ablation, ac_knockout_result *r, ac_error *err);
+
+/* What the learned knockouts try to break (auto-circuit's faithfulness_target). */
+typedef enum {
+    AC_KNOCKOUT_KL_DIV = 0,    /* faith = −KL(M − K ‖ C − K) */
+    AC_KNOCKOUT_LOGIT_DIFF = 1 /* faith = logit diff(C − K) − logit diff(M − K) */
+} ac_knockout_target;
+
+typedef struct ac_knockout_opts {
+    int epochs;               /* default 100; one Adam step per batch per epoch */
+    double lr;                /* Adam learning rate, default 0.02 */
+    double lambda;            /* weight of the size penalty, default 0 (the paper
+                                 pipeline's; auto-circuit notes it "can reasonably be
+                                 set to 0") */
+    size_t circuit_size;      /* the circuit size asked for (the penalty's target is
+                                 floor(circuit_size / 5)); 0: the circuit's edge count */
+    size_t max_knockouts;     /* the penalty's target n_t; 0 (default):
+                                 floor(circuit_size / 5), at least 1 */
+    double threshold;         /* K = circuit edges whose learned logit >= threshold
+                                 (auto-circuit's knockout_ps >= knockout_threshold);
+                                 default 0 */
+    double init;              /* initial mask logit; NaN (default): −ln 5 */
+    ac_knockout_target target;/* default AC_KNOCKOUT_KL_DIV */
+    ac_ablation ablation;     /* default AC_ABLATION_RESAMPLE (auto-circuit's only one) */
+    uint64_t seed;            /* hard-concrete uniforms, default 42 */
+} ac_knockout_opts;
+
+void ac_knockout_opts_default(ac_knockout_opts *o);
+
+/* Learn the knockout set K ⊆ C that most breaks "C behaves like M" (the IOI paper's
+ * completeness search), then evaluate it and K = ∅.
+ * One mask logit θ per circuit edge, starting at init; per epoch, per batch (clean
+ * input, patch values from the corrupt prompts): the C − K run (edges outside C at 1,
+ * circuit edges at a fresh hard-concrete sample of θ per prompt) and the M − K run
+ * (outside C at 0, circuit edges at another fresh sample per prompt) give logits q and
+ * p; loss = faith + lambda · relu(Σ s − n_t) / n_t with s one more hard-concrete sample
+ * of every circuit edge's θ; the gradient with respect to θ sums both runs' mask
+ * gradients (the KL depends on both distributions) and the penalty's; one Adam step
+ * (torch defaults). Uniforms: the stream of ac_algo_probe (splitmix64 of seed), per
+ * step the C − K samples (prompt-major, circuit edges in graph order), then the M − K
+ * samples, then the penalty's.
+ *   in_circuit: [n_edges] membership (e.g. ac_prune_scores_select of a scores file's
+ *   top circuit_size edges, ties inclusive, as auto-circuit's |score| >= threshold).
+ *   scores: [n_edges] out: θ for circuit edges, −INFINITY for the others (never
+ *   knocked out). epoch_loss: [epochs] (may be NULL): each epoch's mean loss.
+ *   learned: the evaluation of K = {e ∈ C : θ_e >= threshold}; empty (may be NULL):
+ *   of K = ∅ (its knockout_kl equals its kl).
+ * Progress: once per epoch. Errors: AC_ERR_ARG (bad options, an empty circuit),
+ * AC_ERR_NOMEM, forward errors. */
+int ac_algo_knockout(ac_algo_ctx *c, const uint8_t *in_circuit, const ac_knockout_opts *o,
+                     float *scores, double *epoch_loss, ac_knockout_result *learned,
+                     ac_knockout_result *empty, ac_error *err);
+
 #ifdef __cplusplus
 }
 #endif

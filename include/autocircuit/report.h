@@ -47,6 +47,20 @@ typedef struct ac_report_input {
                         that are dropped in file order (and the diagram says so). */
     int circuit;     /* != 0: `top` names a circuit size (the CLI's --edges K): the
                         diagram is titled "circuit of K edges" and the curves mark K */
+    /* Optional "Completeness (same under knockouts)" section: knockout files from
+     * `autocircuit knockout` (paths: [n_knockouts] names for the table, may be NULL). */
+    const ac_knockout_file *const *knockouts;
+    size_t n_knockouts;
+    const char *const *knockout_paths;
+    /* Optional "Similarity" section: top-N overlap of `scores` and these scores files of
+     * the same graph (paths: [n_similar], may be NULL) at the counts similarity_top
+     * (NULL or 0 of them: 10 and 100, those not above the edge count). Errors:
+     * AC_ERR_SHAPE (another graph), AC_ERR_FORMAT (a ground-truth file). */
+    const ac_scores_file *const *similar;
+    size_t n_similar;
+    const char *const *similar_paths;
+    const size_t *similarity_top;
+    size_t n_similarity_top;
     const char *title;               /* page title; NULL: "Circuit report" */
     const char *scores_path;         /* shown in the settings; NULL: omitted */
     const char *curve_path;

@@ -135,6 +135,51 @@ typedef struct ac_curve_file {
 int ac_curve_file_read(const char *path, ac_curve_file **out, ac_error *err);
 void ac_curve_file_free(ac_curve_file *f);
 
+/* ---- knockout files (autocircuit knockout; docs/schemas.md) ------------------------ */
+
+/* A learned-knockout run to write. Strings borrowed (NULL: omitted). */
+typedef struct ac_knockout_doc {
+    const char *model, *data, *scores_path, *ground_truth_path, *algo, *split;
+    size_t n_prompts;
+    const ac_knockout_opts *opts;       /* the options used */
+    size_t requested_size;              /* circuit size asked for (--edges), 0: a ground truth */
+    const ac_graph *g;
+    const uint8_t *in_circuit;          /* [g->n_edges] */
+    const float *scores;                /* [g->n_edges] learned logits (circuit edges) */
+    const ac_knockout_result *learned, *empty;
+    const double *loss;                 /* [n_loss] mean loss per epoch */
+    size_t n_loss;
+    double seconds;                     /* < 0: omitted */
+} ac_knockout_doc;
+
+/* Write a knockout file. Errors: AC_ERR_IO, AC_ERR_NOMEM. */
+int ac_knockout_write(const char *path, const ac_knockout_doc *d, ac_error *err);
+
+/* One circuit edge of a knockout file. */
+typedef struct ac_knockout_edge {
+    char src[32], dest[32];
+    int pos;           /* -1 when not per position */
+    double score;      /* the learned logit */
+    int knocked_out;   /* in K */
+} ac_knockout_edge;
+
+/* A knockout file read back (for reports). */
+typedef struct ac_knockout_file {
+    char *label;                 /* settings.algo, else settings.scores, else "" */
+    size_t requested_size;
+    ac_knockout_result learned, empty;
+    ac_knockout_edge *edges;     /* [n_edges] the circuit's edges, file order */
+    size_t n_edges;
+    double *loss;                /* [n_loss] */
+    size_t n_loss;
+    char *settings_json;         /* "settings" as compact JSON, or NULL */
+} ac_knockout_file;
+
+/* Errors: AC_ERR_IO, AC_ERR_FORMAT (another format, missing or mistyped keys, naming
+ * the key), AC_ERR_NOMEM. */
+int ac_knockout_file_read(const char *path, ac_knockout_file **out, ac_error *err);
+void ac_knockout_file_free(ac_knockout_file *f);
+
 /* ---- exports ----------------------------------------------------------------------- */
 
 /* CSV: header "src,dest,pos,score,abs_score,rank" then one row per edge in file order

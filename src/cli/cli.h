@@ -28,6 +28,7 @@ int ac_cli_official_circuit(int argc, char **argv);
 int ac_cli_report(int argc, char **argv);
 int ac_cli_demo(int argc, char **argv);
 int ac_cli_compare(int argc, char **argv);
+int ac_cli_knockout(int argc, char **argv);
 int ac_cli_bench_zoo(int argc, char **argv);
 int ac_cli_train(int argc, char **argv);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "report/similarity.h"
 
 static void compare_usage(FILE *f) {
     fprintf(f,
@@ -54,45 +55,13 @@ int ac_cli_compare(int argc, char **argv) {
 
     ac_error err;
     ac_scores_file *sf[32] = {0};
-    float *sc[32] = {0};
     int rc = 0;
-    for (int i = 0; i < n_files && !rc; i++) {
-        if ((rc = ac_scores_file_read(files[i], &sf[i], &err))) break;
-        if (!sf[i]->has_scores) {
-            rc = ac_error_set(&err, AC_ERR_FORMAT, files[i], "a ground-truth file has no scores");
-            break;
-        }
-        if (sf[i]->n_edges != sf[0]->n_edges) {
-            rc = ac_error_set(&err, AC_ERR_SHAPE, files[i], "%zu edges, but %s has %zu: not the same graph",
-                              sf[i]->n_edges, files[0], sf[0]->n_edges);
-            break;
-        }
-        /* same graph: the same edges in the same order */
-        for (size_t e = 0; e < sf[i]->n_edges; e++) {
-            const ac_edge_record *a = &sf[0]->edges[e], *b = &sf[i]->edges[e];
-            if (strcmp(a->src, b->src) || strcmp(a->dest, b->dest) || a->pos != b->pos) {
-                rc = ac_error_set(&err, AC_ERR_SHAPE, files[i], "edge %zu is %s->%s, but %s->%s in %s: not the same graph",
-                                  e, b->src, b->dest, a->src, a->dest, files[0]);
-                break;
-            }
-        }
-        if (rc) break;
-        sc[i] = ac_calloc(sf[i]->n_edges ? sf[i]->n_edges : 1, sizeof(float));
-        if (!sc[i]) {
-            rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory");
-            break;
-        }
-        for (size_t e = 0; e < sf[i]->n_edges; e++) sc[i][e] = (float)sf[i]->edges[e].score;
-    }
-    for (int k = 0; !rc && k < n_top; k++)
-        if (counts[k] > sf[0]->n_edges)
-            rc = ac_error_set(&err, AC_ERR_RANGE, NULL, "--top %zu: the graph has %zu edges", counts[k], sf[0]->n_edges);
+    for (int i = 0; i < n_files && !rc; i++) rc = ac_scores_file_read(files[i], &sf[i], &err);
     double *ov = rc ? NULL : ac_calloc((size_t)n_files * (size_t)n_files * (size_t)n_top, sizeof(double));
     if (!rc && !ov) rc = ac_error_set(&err, AC_ERR_NOMEM, NULL, "out of memory");
-    for (int i = 0; !rc && i < n_files; i++)
-        for (int j = 0; !rc && j < n_files; j++)
-            rc = ac_prune_score_similarities(sc[i], sc[j], sf[0]->n_edges, counts, (size_t)n_top,
-                                             ov + ((size_t)i * (size_t)n_files + (size_t)j) * (size_t)n_top, &err);
+    if (!rc)
+        rc = ac__scores_similarity((const ac_scores_file *const *)sf, files, (size_t)n_files, counts, (size_t)n_top, ov,
+                                   &err);
     if (!rc) {
         if (json) {
             printf("{\"files\": [");
@@ -133,9 +102,6 @@ int ac_cli_compare(int argc, char **argv) {
         }
     }
     ac_free(ov);
-    for (int i = 0; i < n_files; i++) {
-        ac_scores_file_free(sf[i]);
-        ac_free(sc[i]);
-    }
+    for (int i = 0; i < n_files; i++) ac_scores_file_free(sf[i]);
     return rc ? ac_cli_fail(&err) : 0;
 }

@@ -44,6 +44,7 @@ static const ac_cli_command commands[] = {
     {"evaluate", "faithfulness curve of a scores file (and ROC against a ground truth)", ac_cli_evaluate},
     {"report", "HTML/SVG report of a scores file: diagram, curves, top edges", ac_cli_report},
     {"compare", "top-N overlap between the edge rankings of several scores files", ac_cli_compare},
+    {"knockout", "completeness: learn the knockouts that most separate a circuit from the model", ac_cli_knockout},
     {"export", "convert a scores file to CSV, Graphviz DOT or MIB graph JSON", ac_cli_export},
     {"zoo", "compiled models with known circuits: list, or write one", ac_cli_zoo},
     {"bench-zoo", "every algorithm on every shipped model: ROC AUC, faithfulness, time", ac_cli_bench_zoo},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "report/report_internal.h"
+#include "report/similarity.h"
 #include "util/atomic_file.h"
 
 static const char page_css[] =
@@ -371,7 +372,185 @@ static void settings_section(ac__sbuf *b, const ac__report_prep *p, const ac_rep
     ac__sb_puts(b, "</section>\n");
 }
 
-static int html_page(ac__sbuf *b, const ac__report_prep *p, const ac_report_layout *l) {
+/* ---- completeness and similarity ---- */
+
+static const char *const palette[] = {"#1d4ed8", "#dc2626", "#059669", "#d97706",
+                                      "#7c3aed", "#0891b2", "#be185d", "#4b5563"};
+
+static const char *knockout_name(const ac_report_input *in, size_t i) {
+    const ac_knockout_file *k = in->knockouts[i];
+    if (k->label && k->label[0]) return k->label;
+    return in->knockout_paths && in->knockout_paths[i] ? in->knockout_paths[i] : "knockouts";
+}
+
+static void num_cell(ac__sbuf *b, double v) {
+    char num[48];
+    if (isfinite(v)) snprintf(num, sizeof num, "%.4g", v);
+    else ac__fmt_num(v, num, sizeof num);
+    ac__sb_printf(b, "<td class=\"num\">%s</td>", num);
+}
+
+static int completeness_section(ac__sbuf *b, const ac_report_input *in) {
+    const size_t n = in->n_knockouts;
+    char cnt[32];
+    ac__sb_puts(b, "<section id=\"completeness\">\n<h2>Completeness (same under knockouts)</h2>\n<p class=\"caption\">"
+                   "The IOI paper's completeness test: a circuit C is complete when, for every set K of its edges, "
+                   "the circuit without K behaves like the full model M without K. K was learned with hard-concrete "
+                   "masks to make KL(M &minus; K &#8214; C &minus; K) as large as possible (clean prompts; knocked-out "
+                   "edges and, for the circuit, every edge outside it take their values on the corrupt prompts). "
+                   "KL(M &#8214; C) is the circuit's faithfulness (K = &empty;). A point far above the dashed line "
+                   "y = x means a knockout separates circuit and model: the circuit is incomplete.</p>\n");
+    ac__sb_puts(b, "<table class=\"knockouts\">\n<thead><tr><th></th><th>circuit</th><th>K</th><th>edges</th>"
+                   "<th>|K|</th><th>KL(M &#8214; C)</th><th>KL(M&minus;K &#8214; C&minus;K)</th>"
+                   "<th>logit diff M&minus;K</th><th>logit diff C&minus;K</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < n; i++) {
+        const ac_knockout_file *k = in->knockouts[i];
+        for (int row = 0; row < 2; row++) {
+            const ac_knockout_result *r = row ? &k->learned : &k->empty;
+            ac__sb_printf(b, "<tr><td><span class=\"bar\" style=\"width:10px;background:%s\"></span></td><td class=\"name\">",
+                          palette[i % 8]);
+            esc(b, knockout_name(in, i));
+            ac__sb_printf(b, "</td><td>%s</td><td class=\"num\">%s</td>", row ? "learned" : "&empty;",
+                          ac__fmt_count(r->circuit_size, cnt, sizeof cnt));
+            ac__sb_printf(b, "<td class=\"num\">%zu</td>", r->n_knockouts);
+            num_cell(b, r->kl);
+            num_cell(b, r->knockout_kl);
+            num_cell(b, r->logit_diff_model_ko);
+            num_cell(b, r->logit_diff_circuit_ko);
+            ac__sb_puts(b, "</tr>\n");
+        }
+    }
+    ac__sb_puts(b, "</tbody></table>\n<div class=\"plots\">\n");
+    /* the IOI paper's figure: (KL, knockout KL) per circuit, joined to its projection on y = x */
+    ac__plot_series *se = ac_calloc(n + 1, sizeof *se);
+    double *xy = ac_calloc(4 * n + 4, sizeof *xy);
+    if (!se || !xy) {
+        ac_free(se);
+        ac_free(xy);
+        return -1;
+    }
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        const ac_knockout_result *r = &in->knockouts[i]->learned;
+        double *x = xy + 4 * i, *y = x + 2;
+        x[0] = r->kl, y[0] = r->knockout_kl;
+        x[1] = y[1] = 0.5 * (r->kl + r->knockout_kl);
+        se[i] = (ac__plot_series){knockout_name(in, i), x, y, 2, palette[i % 8], 0};
+        if (isfinite(x[0]) && isfinite(y[0])) lo = fmin(lo, fmin(x[0], y[0])), hi = fmax(hi, fmax(x[0], y[0]));
+    }
+    double *dx = xy + 4 * n, *dy = dx + 2;
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    dx[0] = dy[0] = lo;
+    dx[1] = dy[1] = hi;
+    se[n] = (ac__plot_series){"y = x", dx, dy, 2, "#9ca3af", 0};
+    ac__plot pl = {"Same under knockouts", "KL(M \xE2\x80\x96 C)", "KL(M\xE2\x88\x92K \xE2\x80\x96 C\xE2\x88\x92K)", 0, 420, 360,
+                   se, n + 1, NAN, NULL, NAN, 0, 0};
+    ac__sb_puts(b, "<div class=\"figure\" data-metric=\"knockouts\">\n");
+    ac__plot_svg(b, &pl);
+    ac__sb_puts(b, "</div>\n");
+    ac_free(xy);
+    /* training loss */
+    size_t any = 0, longest = 0;
+    for (size_t i = 0; i < n; i++) any += in->knockouts[i]->n_loss > 0, longest = longest > in->knockouts[i]->n_loss ? longest : in->knockouts[i]->n_loss;
+    double *ep = any ? ac_malloc(longest * sizeof *ep) : NULL;
+    if (any && !ep) {
+        ac_free(se);
+        return -1;
+    }
+    if (any) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in->knockouts[i]->n_loss)
+                se[m++] = (ac__plot_series){knockout_name(in, i), ep, in->knockouts[i]->loss, in->knockouts[i]->n_loss,
+                                            palette[i % 8], 0};
+        for (size_t e = 0; e < longest; e++) ep[e] = (double)(e + 1);
+        ac__plot lp = {"Knockout training loss", "epoch", "loss (\xE2\x88\x92KL + penalty)", 0, 420, 360, se, m, NAN, NULL,
+                       NAN, 0, 0};
+        ac__sb_puts(b, "<div class=\"figure\" data-metric=\"knockout-loss\">\n");
+        ac__plot_svg(b, &lp);
+        ac__sb_puts(b, "</div>\n");
+    }
+    ac_free(ep);
+    ac_free(se);
+    ac__sb_puts(b, "</div>\n");
+    /* the knocked-out edges */
+    for (size_t i = 0; i < n; i++) {
+        const ac_knockout_file *k = in->knockouts[i];
+        ac__sb_puts(b, "<h3>");
+        esc(b, knockout_name(in, i));
+        ac__sb_printf(b, ": %zu knocked-out edge%s</h3>\n", k->learned.n_knockouts, k->learned.n_knockouts == 1 ? "" : "s");
+        size_t shown = 0;
+        for (size_t e = 0; e < k->n_edges; e++) {
+            const ac_knockout_edge *r = &k->edges[e];
+            if (!r->knocked_out) continue;
+            if (shown == 0)
+                ac__sb_puts(b, "<table class=\"edges\">\n<thead><tr><th>source</th><th>destination</th><th>position</th>"
+                               "<th>mask logit</th></tr></thead>\n<tbody>\n");
+            if (++shown > 100) continue;
+            ac__sb_puts(b, "<tr><td class=\"name\">");
+            esc(b, r->src);
+            ac__sb_puts(b, "</td><td class=\"name\">");
+            esc(b, r->dest);
+            if (r->pos >= 0) ac__sb_printf(b, "</td><td class=\"num\">%d</td>", r->pos);
+            else ac__sb_puts(b, "</td><td></td>");
+            num_cell(b, r->score);
+            ac__sb_puts(b, "</tr>\n");
+        }
+        if (shown) ac__sb_puts(b, "</tbody></table>\n");
+        if (shown > 100) ac__sb_printf(b, "<p>(the first 100 of %zu in graph order)</p>\n", shown);
+        if (!shown) ac__sb_puts(b, "<p>None: no learned knockout reached the threshold.</p>\n");
+    }
+    ac__sb_puts(b, "</section>\n");
+    return 0;
+}
+
+typedef struct similarity_data {
+    const double *ov;   /* [n][n][n_tops] */
+    const size_t *tops;
+    size_t n_tops, n;   /* n = 1 + n_similar */
+} similarity_data;
+
+static const char *similar_name(const ac_report_input *in, size_t i) {
+    const ac_scores_file *f = i ? in->similar[i - 1] : in->scores;
+    if (f->algo) return f->algo;
+    const char *p = i ? (in->similar_paths ? in->similar_paths[i - 1] : NULL) : in->scores_path;
+    return p ? p : i ? "scores" : "this report";
+}
+
+static void similarity_section(ac__sbuf *b, const ac_report_input *in, const similarity_data *sd) {
+    char cnt[32], num[32];
+    ac__sb_puts(b, "<section id=\"similarity\">\n<h2>Similarity</h2>\n<p class=\"caption\">How much the rankings agree: "
+                   "|top-N(A) &cap; top-N(B)| / N by |score| (auto-circuit's prune_score_similarities; "
+                   "&ndash; where ties make a top-N set larger than N). Darker cells agree more.</p>\n<div class=\"plots\">\n");
+    for (size_t k = 0; k < sd->n_tops; k++) {
+        ac__sb_printf(b, "<div><h3>top-%s</h3>\n<table class=\"similarity\">\n<thead><tr><th></th>",
+                      ac__fmt_count(sd->tops[k], cnt, sizeof cnt));
+        for (size_t j = 0; j < sd->n; j++) {
+            ac__sb_puts(b, "<th>");
+            esc(b, similar_name(in, j));
+            ac__sb_puts(b, "</th>");
+        }
+        ac__sb_puts(b, "</tr></thead>\n<tbody>\n");
+        for (size_t i = 0; i < sd->n; i++) {
+            ac__sb_puts(b, "<tr><th>");
+            esc(b, similar_name(in, i));
+            ac__sb_puts(b, "</th>");
+            for (size_t j = 0; j < sd->n; j++) {
+                const double v = sd->ov[(i * sd->n + j) * sd->n_tops + k];
+                if (v == v)
+                    ac__sb_printf(b, "<td class=\"num\" style=\"background:rgba(29,78,216,%.2f);color:%s\">%s</td>",
+                                  0.08 + 0.72 * v, v > 0.55 ? "#ffffff" : "#111827", (snprintf(num, sizeof num, "%.3f", v), num));
+                else
+                    ac__sb_puts(b, "<td class=\"num\">&ndash;</td>");
+            }
+            ac__sb_puts(b, "</tr>\n");
+        }
+        ac__sb_puts(b, "</tbody></table></div>\n");
+    }
+    ac__sb_puts(b, "</div>\n</section>\n");
+}
+
+static int html_page(ac__sbuf *b, const ac__report_prep *p, const ac_report_layout *l, const similarity_data *sd) {
     const ac_report_input *in = p->in;
     const ac_scores_file *f = in->scores;
     const char *title = in->title ? in->title : "Circuit report";
@@ -410,6 +589,8 @@ static int html_page(ac__sbuf *b, const ac__report_prep *p, const ac_report_layo
 
     if (in->curve && curves_section(b, p, l)) return -1;
     if (roc_section(b, p)) return -1;
+    if (in->n_knockouts && completeness_section(b, in)) return -1;
+    if (sd->n > 1) similarity_section(b, in, sd);
     edges_table(b, p, l);
     settings_section(b, p, l);
     ac__sb_puts(b, "<footer>Made by autocircuit " AC_VERSION ".</footer>\n</main>\n</body>\n</html>\n");
@@ -432,10 +613,42 @@ int ac_report_render(const ac_report_input *in, ac_report_format format, char **
         ac__report_prep_free(&p);
         return rc;
     }
+    /* the similarity matrix first: a scores file of another graph is an error */
+    similarity_data sd = {NULL, NULL, 0, 1};
+    double *ov = NULL;
+    size_t tops[64];
+    if (format == AC_REPORT_HTML && in->n_similar > 0) {
+        const size_t n = in->n_similar + 1, E = in->scores->n_edges;
+        if (in->similarity_top && in->n_similarity_top)
+            for (size_t k = 0; k < in->n_similarity_top && sd.n_tops < 64; k++) tops[sd.n_tops++] = in->similarity_top[k];
+        else
+            for (size_t t = 10; t <= 100; t *= 10)
+                if (t <= E) tops[sd.n_tops++] = t;
+        const ac_scores_file **files = ac_calloc(n, sizeof *files);
+        const char **paths = ac_calloc(n, sizeof *paths);
+        ov = ac_calloc(n * n * (sd.n_tops ? sd.n_tops : 1), sizeof *ov);
+        if (!files || !paths || !ov) rc = ac_error_set(err, AC_ERR_NOMEM, NULL, "report: out of memory");
+        for (size_t i = 0; !rc && i < n; i++) {
+            files[i] = i ? in->similar[i - 1] : in->scores;
+            paths[i] = i ? (in->similar_paths && in->similar_paths[i - 1] ? in->similar_paths[i - 1] : "scores")
+                         : (in->scores_path ? in->scores_path : "scores");
+        }
+        if (!rc) rc = ac__scores_similarity(files, paths, n, tops, sd.n_tops, ov, err);
+        ac_free(files);
+        ac_free(paths);
+        sd = (similarity_data){ov, tops, sd.n_tops, n};
+        if (rc) {
+            ac_free(ov);
+            ac_report_layout_free(l);
+            ac__report_prep_free(&p);
+            return rc;
+        }
+    }
     ac__sbuf b = {0};
     int bad = 0;
     if (format == AC_REPORT_SVG) ac__diagram_svg(&b, &p, l, 1);
-    else bad = html_page(&b, &p, l);
+    else bad = html_page(&b, &p, l, &sd);
+    ac_free(ov);
     ac_report_layout_free(l);
     ac__report_prep_free(&p);
     if (bad || b.failed || !b.p) {

@@ -183,12 +183,18 @@ static void test_bench_algos_tiny(void **state) {
     }
     free(out);
     /* the second run reuses the cache; a subset of phases */
-    snprintf(cmd, sizeof cmd, "'%s' --tiny --cache '%s' --phases eap,exact 2>&1", bench_exe("bench_algos"), cache);
+    snprintf(cmd, sizeof cmd, "'%s' --tiny --cache '%s' --phases eap,exact,exact-unstacked 2>&1", bench_exe("bench_algos"),
+             cache);
     out = NULL;
     assert_int_equal(ac_test_run(cmd, &out), 0);
     assert_non_null(out);
     assert_non_null(strstr(out, "checkpoint cached, dataset cached"));
     assert_null(strstr(out, "running forward"));
+    /* the stacked and the edge-by-edge exact patching, and the targets */
+    assert_non_null(strstr(out, "\n  exact-unstacked "));
+    assert_non_null(strstr(out, "stacked re-runs of"));
+    assert_non_null(strstr(out, "targets (issue #9):"));
+    assert_non_null(strstr(out, "peak RSS <= 1.3 x"));
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' --tiny --cache '%s' --phases nope 2>&1", bench_exe("bench_algos"), cache);
     out = NULL;

@@ -31,6 +31,13 @@ struct ac_algo_ctx {
                               forwards then run tails and source stacks cover tails only */
     int32_t *tail_ids;     /* [max_B * max_T] the tails of the current forward */
     uint8_t *tail_mask;    /* [max_B * max_T] */
+    /* exact patching: token rows of one stacked re-run (0: the default, 2048; < 0: one
+       edge per re-run, the unstacked reference path) */
+    long stack_rows;
+    /* mask gradients / EAP / IG: bytes a batch's source stack may take before the batch
+       runs as sub-batches of rows (0: the default, 128 MiB, with sub-batches of at least
+       256 tokens; (size_t)-1: never split) */
+    size_t stack_budget;
 };
 
 /* Turn the prefix cache on for the algorithm about to run when it is exact for this
@@ -67,6 +74,28 @@ int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *
 /* Loss and d loss / d logits of the last forward's last-position logits. */
 int ac__algo_loss(ac_algo_ctx *c, const ac_batch *b, const ac_discover_opts *o,
                   const float *logits, double *loss, float *dlogits, ac_error *err);
+
+/* Exact patching's stacked re-runs (src/model/stacked.h). The workspace for the current
+ * context and use_prefix state: *st, *klogits ([k][max_B][V]) and *srcs ([k]) owned by the
+ * caller (ac__edge_stack_free, ac_free); all NULL when stacking is off (stack_rows < 0)
+ * or not applicable (residual graph). */
+typedef struct ac_edge_stack ac_edge_stack;
+int ac__algo_exact_stack_create(ac_algo_ctx *c, ac_edge_stack **st, float **klogits, int **srcs,
+                                ac_error *err);
+/* Score k edges (pos, dest, srcs[i]) of batch b on top of the unpatched forward just run
+ * (loss `base`): scores[edge] += loss − base (scores may be NULL: losses only). pos: the
+ * graph position, -1 without positions. */
+int ac__algo_exact_chunk(ac_algo_ctx *c, ac_edge_stack *st, float *logits, const ac_batch *b,
+                         const ac_discover_opts *o, int dest, int pos, const int *srcs, int k,
+                         double base, float *scores, ac_error *err);
+
+/* Rows per sub-batch of batch b for mask gradients under the stack budget (b's size
+ * when it fits). */
+size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b);
+/* A view of rows r0 .. r0+n-1 of batch b: ids and masks borrowed from b, answer offsets
+ * rebased into ans_off / wrong_off ([n+1] each, caller's). */
+void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, int32_t *ans_off,
+                         int32_t *wrong_off);
 
 void ac__algo_progress(ac_algo_ctx *c, size_t done, size_t total, const char *what);
 

@@ -7,6 +7,7 @@
  * outputs C_s also feed destinations through −m·C_s; those contributions are gathered
  * per source in `gsrc` and added when the backward reaches the source. */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "model/ops.h"
@@ -27,13 +28,47 @@ static void reduce_dest_grads(ac_run *r, const ac_backward_opts *o, int dest0, i
     float *gsrc = r->gsrc + s0;
     const size_t grow = r->masks_per_row ? g->n_edges : 0; /* per-row gradient stride */
     if (o->mask_grad) {
-        if (g->seq_len == 0 && !r->masks_per_row && n == 1) {
+        const int nt = r->n_part < omp_get_max_threads() ? r->n_part : omp_get_max_threads();
+        if (g->seq_len == 0 && !r->masks_per_row && n == 1 && nt <= 1) {
             /* one destination: a matrix-vector product reads D once, without the packing
              * a one-row sgemm pays for */
             cblas_sgemv(CblasRowMajor, CblasNoTrans, n_in, N, 1.0f, D, N, G, 1, 1.0f, o->mask_grad + off, 1);
         } else if (g->seq_len == 0 && !r->masks_per_row) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, D, N,
-                        1.0f, o->mask_grad + off, n_in);
+            /* mask_grad[n, n_in] += G[n, N] · D[n_in, N]ᵀ: tiny output, huge inner
+             * dimension. A threaded sgemm synchronises its threads at every inner block;
+             * instead each thread reduces its own slice of the inner dimension
+             * single-threaded into a partial block, and the partials are added in thread
+             * order (deterministic for a given thread count). */
+            if (nt <= 1) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, N, 1.0f, G, N, D, N, 1.0f,
+                            o->mask_grad + off, n_in);
+            } else {
+                const size_t blk = (size_t)n * (size_t)n_in;
+#pragma omp parallel num_threads(nt)
+                {
+                    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+                    /* slices aligned to 16 floats */
+                    const size_t per = (((size_t)N + (size_t)nth - 1) / (size_t)nth + 15u) & ~(size_t)15u;
+                    const size_t k0 = (size_t)t * per < (size_t)N ? (size_t)t * per : (size_t)N;
+                    const size_t k1 = k0 + per < (size_t)N ? k0 + per : (size_t)N;
+                    float *part = r->parts + (size_t)t * blk;
+                    if (k1 > k0 && n == 1) /* sgemv: no packing for one destination */
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, n_in, (int)(k1 - k0), 1.0f, D + k0, N, G + k0, 1, 0.0f,
+                                    part, 1);
+                    else if (k1 > k0)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_in, (int)(k1 - k0), 1.0f, G + k0, N,
+                                    D + k0, N, 0.0f, part, n_in);
+                    else
+                        memset(part, 0, blk * sizeof(float));
+#pragma omp barrier
+#pragma omp for schedule(static)
+                    for (size_t i = 0; i < blk; i++) {
+                        float acc = 0.0f;
+                        for (int q = 0; q < nth; q++) acc += r->parts[(size_t)q * blk + i];
+                        o->mask_grad[off + i] += acc; /* rows of n_in, contiguous */
+                    }
+                }
+            }
         } else if (g->seq_len == 0) {
             for (int b = 0; b < r->B; b++) {
                 const size_t row = (size_t)b * Td;

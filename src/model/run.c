@@ -47,7 +47,7 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
         const double est = (double)L * (2 * dBT * dd + dBT * dq + dattn + dBT * (double)(H * dh) + 2 * dBT * dhid) +
                            6 * dBT * dd + 3 * dBT * dhid + dBT * dq + dBT * (double)(H * dh) + (double)dh +
                            2 * (double)nsrc * dBT * dd + 2 * (double)group * dBT * dd +
-                           (double)group * (double)(nsrc + 1) + (double)threads * (double)max_T +
+                           (double)group * (double)(nsrc + 1) * (1.0 + (double)threads) + (double)threads * (double)max_T +
                            16.0 * (8.0 * (double)L + 32.0);
         if (!(est < (double)(SIZE_MAX / 8))) {
             ac_run_free(r);
@@ -63,7 +63,7 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
                        RND(BT * hid) + (c->gated_mlp && !c->attn_only ? RND(BT * hid) : 0);
     size_t total = L * per_layer + 6 * RND(BT * d) + 3 * RND(BT * hid) + RND(BT * (size_t)r->qkv_w) +
                    RND(BT * H * dh) + RND(dh) + 2 * RND(nsrc * BT * d) + 2 * RND(group * BT * d) +
-                   RND(group * (nsrc + 1)) + RND(threads * (size_t)max_T);
+                   RND(group * (nsrc + 1)) + RND(threads * (size_t)max_T) + RND(threads * group * (nsrc + 1));
 #undef RND
     r->arena_floats = total;
     r->arena = ac_alloc_aligned(total, sizeof(float));
@@ -112,6 +112,8 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
     CARVE(r->G, group * BT * d);
     CARVE(r->mrows, group * (nsrc + 1));
     CARVE(r->scratch, threads * (size_t)max_T);
+    CARVE(r->parts, threads * group * (nsrc + 1));
+    r->n_part = (int)threads;
 #undef CARVE
     if (!g) r->D_own = r->gsrc = NULL;
     r->D = r->D_own;

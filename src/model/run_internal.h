@@ -63,6 +63,9 @@ struct ac_run {
     float *G;                /* [max_group][BT][d] */
     float *mrows;            /* [max_group][n_src] gathered mask rows */
     float *scratch;          /* attention backward scratch, threads × T */
+    float *parts;            /* [n_part][max_group][n_src]: per-thread partial mask
+                                gradients of one destination group (backward.c) */
+    int n_part;              /* threads the mask-gradient reduction splits into */
     float *arena;
     size_t arena_floats;
 };

@@ -59,27 +59,8 @@ static int setup(void **state) {
     return 0;
 }
 
-/* Run the CLI with args; stdout into *out (may be NULL), stderr into *errout (may be
- * NULL). Returns the exit status. */
 static int run_cli(const char *args, char **out, char **errout) {
-    char cmd[8192];
-    const char *errfile = tmp("stderr.txt");
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", ac_test_cli(), args, errfile);
-    char *o = NULL;
-    int rc = ac_test_run(cmd, &o);
-    FILE *f = fopen(errfile, "r");
-    char *e = calloc(1, 65536);
-    if (f) {
-        size_t n = fread(e, 1, 65535, f);
-        e[n] = 0;
-        fclose(f);
-    }
-    print_message("$ autocircuit %s -> %d\n%s%s", args, rc, o ? o : "", e);
-    if (out) *out = o;
-    else free(o);
-    if (errout) *errout = e;
-    else free(e);
-    return rc;
+    return ac_test_run_cli(args, out, errout);
 }
 
 static int file_exists(const char *path) {

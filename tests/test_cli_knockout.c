@@ -15,24 +15,7 @@ static const char *DATA = "--train-test 16,0 --batch-size 8";
 static const char *tmp(const char *name) { return ac_test_path(ac_test_tmpdir(), name); }
 
 static int run_cli(const char *args, char **out, char **errout) {
-    char cmd[8192];
-    const char *errfile = tmp("stderr.txt");
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", ac_test_cli(), args, errfile);
-    char *o = NULL;
-    int rc = ac_test_run(cmd, &o);
-    FILE *f = fopen(errfile, "r");
-    char *e = calloc(1, 65536);
-    if (f) {
-        size_t n = fread(e, 1, 65535, f);
-        e[n] = 0;
-        fclose(f);
-    }
-    print_message("$ autocircuit %s -> %d\n%s%s", args, rc, o ? o : "", e);
-    if (out) *out = o;
-    else free(o);
-    if (errout) *errout = e;
-    else free(e);
-    return rc;
+    return ac_test_run_cli(args, out, errout);
 }
 
 static int setup(void **state) {

@@ -112,3 +112,24 @@ void ac_test_assert_ok(int rc, const ac_error *err, const char *file, int line) 
         _fail(file, line);
     }
 }
+
+int ac_test_run_cli(const char *args, char **out, char **errout) {
+    char cmd[8192];
+    const char *errfile = ac_test_path(ac_test_tmpdir(), "stderr.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", ac_test_cli(), args, errfile);
+    char *o = NULL;
+    int rc = ac_test_run(cmd, &o);
+    FILE *f = fopen(errfile, "r");
+    char *e = calloc(1, 65536);
+    if (f) {
+        size_t n = fread(e, 1, 65535, f);
+        e[n] = 0;
+        fclose(f);
+    }
+    print_message("$ autocircuit %s -> %d\n%s%s", args, rc, o ? o : "", e);
+    if (out) *out = o;
+    else free(o);
+    if (errout) *errout = e;
+    else free(e);
+    return rc;
+}

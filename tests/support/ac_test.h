@@ -29,6 +29,11 @@ void ac_test_assert_close(double a, double b, double atol, double rtol, const ch
  * return its exit status (or -1). */
 int ac_test_run(const char *cmd, char **out);
 
+/* Run the CLI (ac_test_cli()) with `args` (already shell-quoted); stdout into *out and
+ * stderr into *errout (malloc'd; either pointer may be NULL), both echoed with
+ * print_message. Returns the exit status. */
+int ac_test_run_cli(const char *args, char **out, char **errout);
+
 /* Assert an AC_OK status, printing the error when not. */
 #define assert_ac_ok(rc, errp) ac_test_assert_ok((rc), (errp), __FILE__, __LINE__)
 void ac_test_assert_ok(int rc, const ac_error *err, const char *file, int line);

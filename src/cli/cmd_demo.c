@@ -13,6 +13,7 @@
 
 #include "autocircuit/zoo.h"
 #include "cli/cli.h"
+#include "util/atomic_file.h"
 
 #ifndef AC_SOURCE_DATA_DIR
 #define AC_SOURCE_DATA_DIR ""
@@ -52,18 +53,6 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int mkdir_p(const char *dir) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
 
 /* Find the shipped copy of zoo model `name` (models/NAME + datasets/NAME.json) under the
  * source tree or the installed data directory; AC_DATA_DIR in the environment first. */
@@ -197,20 +186,15 @@ int ac_cli_demo(int argc, char **argv) {
         if (r < 0) return AC_ERR_ARG;
     }
     if (!ac_zoo_summary(name)) return ac_cli_usage_error("demo: --model: unknown zoo model '%s' (see 'autocircuit zoo list')", name);
-    if (mkdir_p(out) != 0) {
-        fprintf(stderr, "autocircuit: %s: cannot create directory: %s\n", out, strerror(errno));
-        return AC_ERR_IO;
-    }
+    ac_error derr;
+    if (ac__make_dirs(out, &derr)) return ac_cli_fail(&derr);
 
     char model[1100], data[1100], truth[1100];
     if (regenerate || !find_shipped(name, model, data, truth, sizeof model)) {
         char dir[1000];
         snprintf(dir, sizeof dir, "%s/zoo/%s", out, name);
         ac_error err;
-        if (mkdir_p(dir) != 0) {
-            fprintf(stderr, "autocircuit: %s: cannot create directory: %s\n", dir, strerror(errno));
-            return AC_ERR_IO;
-        }
+        if (ac__make_dirs(dir, &err)) return ac_cli_fail(&err);
         if (ac_zoo_write(name, dir, AC_ZOO_DEFAULT_PROMPTS, AC_ZOO_DEFAULT_SEED, &err)) return ac_cli_fail(&err);
         snprintf(model, sizeof model, "%s/model", dir);
         snprintf(data, sizeof data, "%s/dataset.json", dir);
@@ -281,10 +265,8 @@ int ac_cli_bench_zoo(int argc, char **argv) {
         else return ac_cli_usage_error("bench-zoo: unknown option '%s' (see 'autocircuit bench-zoo --help')", argv[i]);
         if (r < 0) return AC_ERR_ARG;
     }
-    if (mkdir_p(out) != 0) {
-        fprintf(stderr, "autocircuit: %s: cannot create directory: %s\n", out, strerror(errno));
-        return AC_ERR_IO;
-    }
+    ac_error derr;
+    if (ac__make_dirs(out, &derr)) return ac_cli_fail(&derr);
     char list[512];
     snprintf(list, sizeof list, "%s",
              models ? models : "induction,lookup,ioi-trained,greater-than-trained,induction-trained");

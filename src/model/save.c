@@ -1,6 +1,7 @@
 /* ac_model_save: a Hugging Face directory (config.json + safetensors). */
 #include "model/checkpoint.h"
 #include "model/hf_layout.h"
+#include "util/atomic_file.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -12,28 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* mkdir -p */
-static int make_dirs(const char *dir, ac_error *err) {
-    char *p = ac_strdup(dir);
-    if (!p) return ac_error_set(err, AC_ERR_NOMEM, dir, "out of memory");
-    int rc = AC_OK;
-    for (char *s = p + 1; !rc; s++) {
-        const int end = *s == 0;
-        if (*s != '/' && !end) continue;
-        *s = 0;
-        struct stat st;
-        if (stat(p, &st) != 0) {
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                rc = ac_error_set(err, AC_ERR_IO, p, "cannot create directory: %s", strerror(errno));
-        } else if (!S_ISDIR(st.st_mode)) {
-            rc = ac_error_set(err, AC_ERR_IO, p, "exists and is not a directory");
-        }
-        if (end) break;
-        *s = '/';
-    }
-    ac_free(p);
-    return rc;
-}
 
 static int write_file_atomic(const char *path, const char *text, ac_error *err) {
     char *tmp = NULL;
@@ -334,7 +313,7 @@ int ac__model_save_hf(const ac_model *m, const char *dir, const ac__save_options
     const ac_config *c = &m->cfg;
     int rc = c->arch == AC_ARCH_GPT2 ? check_gpt2(c, dir, err) : check_llama(c, dir, err);
     if (rc) return rc;
-    if ((rc = make_dirs(dir, err))) return rc;
+    if ((rc = ac__make_dirs(dir, err))) return rc;
     json_t *config = c->arch == AC_ARCH_GPT2 ? gpt2_config(c) : llama_config(c);
     char *config_path = ac__path_join(dir, "config.json");
     if (!config || !config_path) rc = ac_error_set(err, AC_ERR_NOMEM, dir, "out of memory");

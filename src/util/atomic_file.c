@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Temporary files currently open, so an interrupt handler can remove them. */
@@ -86,4 +87,26 @@ void ac__afile_abort(ac__afile *af) {
     if (af->f) fclose(af->f);
     if (af->tmp) unlink(af->tmp);
     release(af);
+}
+
+int ac__make_dirs(const char *dir, ac_error *err) {
+    char *p = ac_strdup(dir);
+    if (!p) return ac_error_set(err, AC_ERR_NOMEM, dir, "out of memory");
+    int rc = AC_OK;
+    for (char *c = p + 1; !rc; c++) {
+        const int end = *c == 0;
+        if (*c != '/' && !end) continue;
+        *c = 0;
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            if (mkdir(p, 0777) != 0 && errno != EEXIST)
+                rc = ac_error_set(err, AC_ERR_IO, p, "cannot create directory: %s", strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            rc = ac_error_set(err, AC_ERR_IO, p, "exists and is not a directory");
+        }
+        if (end) break;
+        *c = '/';
+    }
+    ac_free(p);
+    return rc;
 }

@@ -26,6 +26,11 @@ int ac__afile_commit(ac__afile *af, ac_error *err);
  * committed ac__afile. */
 void ac__afile_abort(ac__afile *af);
 
+/* mkdir -p: create `dir` and its missing parents (mode 0777 less the umask). Errors:
+ * AC_ERR_IO naming the component that cannot be created or exists as a non-directory,
+ * AC_ERR_NOMEM. */
+int ac__make_dirs(const char *dir, ac_error *err);
+
 /* Unlink every temporary file still open (for a SIGINT handler: async-signal-safe). */
 void ac__afile_cleanup_all(void);
 

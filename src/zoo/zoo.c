@@ -170,28 +170,6 @@ int ac_zoo_ground_truth(const char *name, const ac_graph *g, uint8_t *in_circuit
 
 /* ---- files --------------------------------------------------------------------------- */
 
-/* mkdir -p */
-static int make_dirs(const char *dir, ac_error *err) {
-    char *p = ac_strdup(dir);
-    if (!p) return ac_error_set(err, AC_ERR_NOMEM, dir, "out of memory");
-    int rc = AC_OK;
-    for (char *c = p + 1; !rc; c++) {
-        const int end = *c == 0;
-        if (*c != '/' && !end) continue;
-        *c = 0;
-        struct stat st;
-        if (stat(p, &st) != 0) {
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                rc = ac_error_set(err, AC_ERR_IO, p, "cannot create directory: %s", strerror(errno));
-        } else if (!S_ISDIR(st.st_mode)) {
-            rc = ac_error_set(err, AC_ERR_IO, p, "exists and is not a directory");
-        }
-        if (end) break;
-        *c = '/';
-    }
-    ac_free(p);
-    return rc;
-}
 
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -406,7 +384,7 @@ int ac_zoo_write(const char *name, const char *dir, size_t n_prompts, uint64_t s
     char *model_dir = join(dir, "model"), *data = join(dir, "dataset.json"),
          *truth = join(dir, "ground_truth.json"), *card = join(dir, "README.md");
     if (!model_dir || !data || !truth || !card) rc = ac_error_set(err, AC_ERR_NOMEM, dir, "out of memory");
-    if (!rc) rc = make_dirs(dir, err);
+    if (!rc) rc = ac__make_dirs(dir, err);
     if (!rc) rc = build_model(s, &m, err);
     if (!rc) {
         ac_graph_opts go = ac_graph_default_opts();

@@ -837,7 +837,7 @@ static void print_row(const result *r, acb_rate ref, int threads, int md) {
 }
 
 int main(int argc, char **argv) {
-    acb_ensure_env(argv);
+    ac_ensure_runtime_env(argv); /* same as the CLI */
     opts o;
     memset(&o, 0, sizeof o);
     int prc = parse_args(argc, argv, &o);

@@ -15,27 +15,6 @@
 
 #include "autocircuit.h"
 
-/* Same as the CLI: OpenBLAS and libgomp read OPENBLAS_CORETYPE and OMP_WAIT_POLICY when
- * they are loaded, so set them (unless the user did) and re-execute once. AVX-512
- * machines otherwise get OpenBLAS's slower AVX2 kernels. AC_NO_REEXEC=1 disables. */
-static inline void acb_ensure_env(char **argv) {
-    if (getenv("AC_NO_REEXEC") || getenv("AC_REEXECED")) return;
-    int changed = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f")) {
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-        changed = 1;
-    }
-#endif
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        changed = 1;
-    }
-    if (!changed) return;
-    setenv("AC_REEXECED", "1", 1);
-    execv("/proc/self/exe", argv);
-}
 
 static inline double acb_now(void) {
     struct timespec ts;

@@ -125,7 +125,7 @@ static int fail(bench *b, int rc) {
 }
 
 int main(int argc, char **argv) {
-    acb_ensure_env(argv);
+    ac_ensure_runtime_env(argv); /* same as the CLI */
     int threads = omp_get_max_threads(), B = 32, T = 16, repeat = 5, scan = 1, tiny = 0, only = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

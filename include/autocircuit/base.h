@@ -93,6 +93,16 @@ long ac_alloc_fail_after(long n);
 int ac_mul_size(size_t a, size_t b, size_t *out);
 int ac_add_size(size_t a, size_t b, size_t *out);
 
+/* Call first thing in main(argv) of a program using the library. OpenBLAS and libgomp
+ * read their environment when they are loaded, before main, so this sets, unless the
+ * user did, OPENBLAS_CORETYPE=SkylakeX on AVX-512 machines (OpenBLAS otherwise picks its
+ * slower AVX2 kernels there: ~230 vs ~430 GFLOP/s sgemm on 2 cores) and
+ * OMP_WAIT_POLICY=passive (idle threads sleep instead of spinning), then re-executes the
+ * program once with the same argv (via /proc/self/exe). Returns without doing anything
+ * when nothing needed setting, when AC_NO_REEXEC or AC_REEXECED is set, or when the
+ * exec fails (the program then carries on with the defaults). */
+void ac_ensure_runtime_env(char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,32 +7,8 @@
 #include "autocircuit.h"
 #include "cli/cli.h"
 
-/* Environment that must be set before the process starts, because OpenBLAS and libgomp
- * read it when they are loaded, before main:
- *  - OPENBLAS_CORETYPE=SkylakeX on AVX-512 machines: OpenBLAS's auto-detection picks
- *    slower AVX2 kernels there (measured ~230 vs ~430 GFLOP/s sgemm on 2 cores);
- *  - OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of spinning, which
- *    otherwise dominates small models and any machine whose cores are shared.
- * Values the user set are kept. We re-execute once; AC_NO_REEXEC=1 disables this. */
-static void ensure_runtime_env(char **argv) {
-    if (getenv("AC_NO_REEXEC") || getenv("AC_REEXECED")) return;
-    int changed = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f")) {
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-        changed = 1;
-    }
-#endif
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        changed = 1;
-    }
-    if (!changed) return;
-    setenv("AC_REEXECED", "1", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the defaults */
-}
+/* OPENBLAS_CORETYPE and OMP_WAIT_POLICY must be set before the process starts (OpenBLAS
+ * and libgomp read them when loaded): ac_ensure_runtime_env re-executes once. */
 
 static const ac_cli_command commands[] = {
     {"demo", "discover, evaluate and report on the shipped model with a known circuit", ac_cli_demo},
@@ -71,7 +47,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    ensure_runtime_env(argv);
+    ac_ensure_runtime_env(argv);
     ac_cli_install_signal_handlers();
     if (argc < 2) {
         usage(stderr);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *ac_status_name(int code) {
     switch (code) {
@@ -162,3 +163,23 @@ void *ac_alloc_aligned(size_t count, size_t size) {
 }
 
 void ac_free_aligned(void *p) { free(p); }
+
+void ac_ensure_runtime_env(char **argv) {
+    if (getenv("AC_NO_REEXEC") || getenv("AC_REEXECED")) return;
+    int changed = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f")) {
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+        changed = 1;
+    }
+#endif
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        changed = 1;
+    }
+    if (!changed) return;
+    setenv("AC_REEXECED", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the defaults */
+}

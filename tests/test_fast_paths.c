@@ -269,7 +269,7 @@ static void test_mask_gradient_sub_batches(void **state) {
             ac_algo_ctx_set_prefix_cache(c, variant != 2);
             if (variant == 3) o.ablation = AC_ABLATION_ZERO;
             c->stack_budget = (size_t)-1;
-            assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), 5);
+            assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0], AC_ABLATION_RESAMPLE), 5);
             assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, ref, &err), &err);
             const double mx = max_abs(ref, E);
             assert_true(mx > 1e-3);
@@ -279,14 +279,14 @@ static void test_mask_gradient_sub_batches(void **state) {
             const size_t budgets[] = {1, 2 * row_bytes, 4 * row_bytes};
             for (int bi = 0; bi < 3; bi++) {
                 c->stack_budget = budgets[bi];
-                assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), want_rows[bi]);
+                assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0], AC_ABLATION_RESAMPLE), want_rows[bi]);
                 assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, got, &err), &err);
                 for (size_t e = 0; e < E; e++) assert_close(got[e], ref[e], 1e-5 * mx, 1e-4);
             }
         }
         /* the default budget keeps these tiny batches whole */
         c->stack_budget = 0;
-        assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0]), 5);
+        assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0], AC_ABLATION_RESAMPLE), 5);
         free(ref);
         free(got);
         ac_algo_ctx_free(c);
@@ -297,7 +297,8 @@ static void test_mask_gradient_sub_batches(void **state) {
 }
 
 /* the sub-batch policy at GPT-2-small sizes: the stack of 32 × 15 tokens (231 MB) in
- * two halves; long prompts keep at least 256 tokens per sub-batch */
+ * four parts of 8 rows (58 MB each, under the 64 MiB budget; 120 tokens); long prompts
+ * one row each; small batches whole; batch-mean ablations always whole */
 static void test_sub_batch_policy(void **state) {
     (void)state;
     ac_config cfg;
@@ -327,12 +328,24 @@ static void test_sub_batch_policy(void **state) {
     memset(&b, 0, sizeof b);
     b.batch_size = 32;
     b.seq_len = 15;
-    assert_int_equal(ac__algo_sub_rows(&c, &b), 16);
-    b.seq_len = 128; /* 157 × 128 × 768 × 4 = 62 MB per row: 2 rows of 128 tokens */
-    assert_int_equal(ac__algo_sub_rows(&c, &b), 2);
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 8);
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_ZERO), 8);
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_BATCH_MEAN), 32);
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_BATCH_ALL_MEAN), 32);
+    b.batch_size = 64; /* 4 parts would be 16 rows (116 MB): the budget makes 8 parts */
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 8);
+    b.batch_size = 32;
+    b.seq_len = 128; /* 157 × 128 × 768 × 4 = 62 MB per row: 1 row of 128 tokens */
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 1);
+    b.batch_size = 12;
+    b.seq_len = 4; /* 1.9 MB per row: 4 parts of 3 rows would be 12 tokens; 128 tokens is all */
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 12);
+    b.batch_size = 64;
+    b.seq_len = 8; /* 3.9 MB per row: min 16 rows (128 tokens), 4 parts of 16 */
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 16);
     b.batch_size = 8;
     b.seq_len = 8; /* 3.9 MB per row: whole */
-    assert_int_equal(ac__algo_sub_rows(&c, &b), 8);
+    assert_int_equal(ac__algo_sub_rows(&c, &b, AC_ABLATION_RESAMPLE), 8);
     ac_model_free(m);
     ac_graph_free(g);
 }

@@ -3,6 +3,7 @@
 #include "ac_test.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,11 +201,115 @@ static void test_matmul(void **state) {
     for (int i = 0; i < 6; i++) assert_close(din[i], expect[i], 0, 0);
 }
 
+/* the few-row kernels against a naive double-precision reference: row counts 1..9 (the
+ * four-row blocks and the remainder), odd widths, row strides, sparse and dense dout,
+ * identical at 1 and 2 threads; and equal to the sgemm path within rounding */
+static void test_matmul_few(void **state) {
+    (void)state;
+    enum { IN = 37, OUT = 301, LDI = 41, LDO = 307 };
+    float *W = malloc(sizeof(float) * OUT * IN), *in = malloc(sizeof(float) * 9 * LDI);
+    float *out = malloc(sizeof(float) * 9 * LDO), *out2 = malloc(sizeof(float) * 9 * LDO);
+    float *dout = malloc(sizeof(float) * 9 * LDO);
+    float *din = malloc(sizeof(float) * 9 * LDI), *din2 = malloc(sizeof(float) * 9 * LDI);
+    for (int i = 0; i < OUT * IN; i++) W[i] = 0.5f * frand();
+    for (int i = 0; i < 9 * LDI; i++) in[i] = 0.5f * frand();
+    for (int N = 1; N <= 9; N++) {
+        for (int dense = 0; dense < 2; dense++) {
+            for (int i = 0; i < 9 * LDO; i++) out[i] = out2[i] = -99.0f;
+            omp_set_num_threads(2);
+            ac__matmul_forward_few(out, LDO, in, LDI, W, N, IN, OUT);
+            omp_set_num_threads(1);
+            ac__matmul_forward_few(out2, LDO, in, LDI, W, N, IN, OUT);
+            omp_set_num_threads(2);
+            for (int r = 0; r < N; r++)
+                for (int v = 0; v < OUT; v++) {
+                    double ref = 0;
+                    for (int k = 0; k < IN; k++) ref += (double)in[r * LDI + k] * W[v * IN + k];
+                    assert_close(out[r * LDO + v], ref, 1e-5, 1e-5);
+                    assert_true(out[r * LDO + v] == out2[r * LDO + v]);
+                }
+            assert_true(out[N * LDO - 1] == -99.0f || N == 9); /* padding columns untouched */
+            /* dout: dense, or two non-zero columns per row (a logit difference) */
+            for (int i = 0; i < 9 * LDO; i++) dout[i] = dense ? 0.5f * frand() : 0.0f;
+            if (!dense)
+                for (int r = 0; r < N; r++) {
+                    dout[r * LDO + (r * 31) % OUT] = 1.0f;
+                    dout[r * LDO + (r * 17 + 5) % OUT] = -0.5f;
+                }
+            for (int i = 0; i < 9 * LDI; i++) din[i] = din2[i] = 0.25f; /* accumulates */
+            ac__matmul_backward_input_few(din, LDI, dout, LDO, W, N, IN, OUT);
+            omp_set_num_threads(1);
+            ac__matmul_backward_input_few(din2, LDI, dout, LDO, W, N, IN, OUT);
+            omp_set_num_threads(2);
+            for (int r = 0; r < N; r++)
+                for (int k = 0; k < IN; k++) {
+                    double ref = 0.25;
+                    for (int v = 0; v < OUT; v++) ref += (double)dout[r * LDO + v] * W[v * IN + k];
+                    assert_close(din[r * LDI + k], ref, 1e-5, 1e-5);
+                    assert_true(din[r * LDI + k] == din2[r * LDI + k]);
+                }
+            /* the sgemm path agrees */
+            for (int i = 0; i < 9 * LDI; i++) din2[i] = 0.25f;
+            ac__matmul_backward_input(din2, LDI, dout, LDO, W, N, IN, OUT);
+            ac__matmul_forward(out2, LDO, in, LDI, W, NULL, N, IN, OUT);
+            for (int r = 0; r < N; r++) {
+                for (int k = 0; k < IN; k++) assert_close(din[r * LDI + k], din2[r * LDI + k], 1e-5, 1e-5);
+                for (int v = 0; v < OUT; v++) assert_close(out[r * LDO + v], out2[r * LDO + v], 1e-5, 1e-5);
+            }
+        }
+    }
+    free(W);
+    free(in);
+    free(out);
+    free(out2);
+    free(dout);
+    free(din);
+    free(din2);
+}
+
+/* the vectorisable exp of the activations against double exp: relative error over a
+ * dense sweep of [-87, 88], and the edges (underflow to 0, overflow to +inf, NaN) */
+static void test_exp_f32(void **state) {
+    (void)state;
+    double worst = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        const float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+        const double ref = exp((double)x), got = ac__exp_f32(x);
+        const double rel = fabs(got - ref) / ref;
+        if (rel > worst) worst = rel;
+    }
+    print_message("exp_f32: largest relative error %.3g\n", worst);
+    assert_true(worst < 2.5e-7);
+    assert_true(ac__exp_f32(0.0f) == 1.0f);
+    assert_true(ac__exp_f32(-100.0f) == 0.0f);
+    assert_true(ac__exp_f32(-INFINITY) == 0.0f);
+    assert_true(isinf(ac__exp_f32(89.0f)) && ac__exp_f32(89.0f) > 0);
+    assert_true(isinf(ac__exp_f32(INFINITY)));
+    assert_true(isnan(ac__exp_f32(NAN)));
+    /* the activations that use it stay within float rounding of the double formulas */
+    for (int i = 0; i <= 4000; i++) {
+        const float x = -20.0f + 40.0f * (float)i / 4000.0f;
+        float y, gy, dy = 1.0f;
+        ac__act_forward(&y, &x, 1, AC_ACT_GELU_NEW);
+        gy = 0;
+        ac__act_backward(&gy, &dy, &x, 1, AC_ACT_GELU_NEW);
+        const double u = 0.7978845608028654 * (x + 0.044715 * (double)x * x * x);
+        const double ref = 0.5 * x * (1 + tanh(u));
+        const double du = 0.7978845608028654 * (1 + 3 * 0.044715 * (double)x * x);
+        const double gref = 0.5 * (1 + tanh(u)) + 0.5 * x * (1 - tanh(u) * tanh(u)) * du;
+        assert_close(y, ref, 1e-6, 2e-6);
+        assert_close(gy, gref, 1e-6, 2e-6);
+        ac__act_forward(&y, &x, 1, AC_ACT_SILU);
+        assert_close(y, x / (1 + exp(-(double)x)), 1e-6, 2e-6);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_norm_backward),   cmocka_unit_test(test_act_backward),
         cmocka_unit_test(test_rope_backward),   cmocka_unit_test(test_attention_backward),
-        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_matmul),          cmocka_unit_test(test_matmul_few),
+        cmocka_unit_test(test_exp_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

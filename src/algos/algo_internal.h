@@ -34,11 +34,24 @@ struct ac_algo_ctx {
     /* exact patching: token rows of one stacked re-run (0: the default, 2048; < 0: one
        edge per re-run, the unstacked reference path) */
     long stack_rows;
-    /* mask gradients / EAP / IG: bytes a batch's source stack may take before the batch
-       runs as sub-batches of rows (0: the default, 128 MiB, with sub-batches of at least
-       256 tokens; (size_t)-1: never split) */
+    /* mask gradients / EAP / IG: bytes one sub-batch's source stack may take (0: the
+       default, 64 MiB, and batches split into up to 4 parts of at least 128 tokens for
+       the threads; (size_t)-1: never split; other: that budget, parts of any size) */
     size_t stack_budget;
+    /* a worker (ac__algo_worker_create): kv and means are the parent's */
+    int borrowed;
 };
+
+/* A worker context for one thread of data-parallel sub-batches: its own run (for `rows`
+ * prompts of up to the parent's max_T tokens), patch stack, logits, d loss / d logits,
+ * masks and prefix-tail buffers; the model, graph, split, prefix cache and dataset means
+ * are the parent's (read-only while workers run; call ac__algo_prepare_ablation first).
+ * Free with ac__algo_worker_free. Errors: AC_ERR_NOMEM. */
+int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac_error *err);
+void ac__algo_worker_free(ac_algo_ctx *w);
+/* Compute what ac_patch_values needs once for the whole split (dataset means), so that
+ * workers only read it. */
+int ac__algo_prepare_ablation(ac_algo_ctx *c, ac_ablation kind, ac_error *err);
 
 /* Turn the prefix cache on for the algorithm about to run when it is exact for this
  * ablation (resample: patch − current is zero on the shared prefix), and off again. */
@@ -89,9 +102,12 @@ int ac__algo_exact_chunk(ac_algo_ctx *c, ac_edge_stack *st, float *logits, const
                          const ac_discover_opts *o, int dest, int pos, const int *srcs, int k,
                          double base, float *scores, ac_error *err);
 
-/* Rows per sub-batch of batch b for mask gradients under the stack budget (b's size
- * when it fits). */
-size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b);
+/* Rows per sub-batch of batch b for mask gradients (b's size when it stays whole): under
+ * the stack budget, and, with the default budget, split into up to 4 parts of at least
+ * 128 tokens each, so that threads can run them at once. Batch-mean ablations keep
+ * batches whole (their patch values are means over the batch). The split depends on the
+ * batch and the budget only, never on the thread count. */
+size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b, ac_ablation ablation);
 /* A view of rows r0 .. r0+n-1 of batch b: ids and masks borrowed from b, answer offsets
  * rebased into ans_off / wrong_off ([n+1] each, caller's). */
 void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, int32_t *ans_off,

@@ -42,7 +42,7 @@ void ac_discover_opts_default(ac_discover_opts *o) {
 void ac_algo_ctx_free(ac_algo_ctx *c) {
     if (!c) return;
     ac_run_free(c->run);
-    ac_kv_cache_free(c->kv);
+    if (!c->borrowed) ac_kv_cache_free(c->kv);
     ac_free(c->tail_ids);
     ac_free(c->tail_mask);
     ac_free_aligned(c->patch);
@@ -51,7 +51,7 @@ void ac_algo_ctx_free(ac_algo_ctx *c) {
     ac_free(c->logits_ref);
     ac_free(c->dlogits);
     ac_free(c->masks);
-    ac_free(c->means);
+    if (!c->borrowed) ac_free(c->means);
     ac_free(c->scratch);
     ac_free(c);
 }
@@ -214,6 +214,69 @@ int ac__algo_loss(ac_algo_ctx *c, const ac_batch *b, const ac_discover_opts *o,
     ac_answer_loss_spec spec = {.grad_function = o->grad_function, .answer_function = o->answer_function};
     return ac_answer_loss(logits, b->batch_size, (size_t)ac_model_config(c->m)->vocab_size, &sets, &spec,
                           loss, dlogits, err);
+}
+
+static int dataset_means(ac_algo_ctx *c, ac_ablation kind, ac_error *err);
+
+/* ---- workers: one context per thread for data-parallel sub-batches ---- */
+
+int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac_error *err) {
+    *out = NULL;
+    ac_algo_ctx *w = ac_calloc(1, sizeof *w);
+    if (!w) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    /* shared, read-only while the workers run: model, graph, split, prefix cache, means */
+    w->m = c->m;
+    w->g = c->g;
+    w->split = c->split;
+    w->kv = c->kv;
+    w->prefix = c->prefix;
+    w->prefix_enabled = c->prefix_enabled;
+    w->use_prefix = c->use_prefix;
+    w->means = c->means;
+    w->means_kind = c->means_kind;
+    w->means_T = c->means_T;
+    w->stack_rows = c->stack_rows;
+    w->stack_budget = c->stack_budget;
+    w->borrowed = 1;
+    w->max_B = rows;
+    w->max_T = c->max_T;
+    int rc = ac_run_create(&w->run, c->m, c->g, rows, c->max_T, err);
+    if (rc) {
+        ac__algo_worker_free(w);
+        return rc;
+    }
+    const ac_config *cfg = ac_model_config(c->m);
+    const size_t V = (size_t)cfg->vocab_size, B = (size_t)rows, n = B * (size_t)c->max_T;
+    w->stack_floats = (size_t)c->g->n_src * n * (size_t)cfg->d_model;
+    w->patch = ac_alloc_aligned(w->stack_floats, sizeof(float));
+    w->logits = ac_calloc(B * V, sizeof(float));
+    w->dlogits = ac_calloc(B * V, sizeof(float));
+    w->masks = ac_calloc(c->g->n_edges, sizeof(float));
+    w->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
+    if (c->kv) {
+        w->tail_ids = ac_calloc(n, sizeof *w->tail_ids);
+        w->tail_mask = ac_calloc(n, 1);
+    }
+    if (!w->patch || !w->logits || !w->dlogits || !w->masks || !w->scratch ||
+        (c->kv && (!w->tail_ids || !w->tail_mask))) {
+        ac__algo_worker_free(w);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for a worker's source stack");
+    }
+    *out = w;
+    return AC_OK;
+}
+
+void ac__algo_worker_free(ac_algo_ctx *w) {
+    if (!w) return;
+    w->kv = NULL; /* borrowed */
+    w->means = NULL;
+    ac_algo_ctx_free(w);
+}
+
+int ac__algo_prepare_ablation(ac_algo_ctx *c, ac_ablation kind, ac_error *err) {
+    if (kind == AC_ABLATION_MEAN_CLEAN || kind == AC_ABLATION_MEAN_CORRUPT || kind == AC_ABLATION_MEAN)
+        return dataset_means(c, kind, err);
+    return AC_OK;
 }
 
 /* Token-wise dataset means over the split: means[s][t][:] = mean over prompts (and over

@@ -1,24 +1,32 @@
 /* Gradient-based edge scores: mask gradients (EAP), integrated gradients over masks,
  * and EAP-IG with interpolated input embeddings. */
+#include <omp.h>
 #include <string.h>
 
 #include "algos/algo_internal.h"
 
-/* Source-stack budget of one forward when the context does not set one: a batch whose
- * stack (n_src × rows × T × d floats) is larger runs as sub-batches (docs/performance.md). */
-#define STACK_BUDGET ((size_t)128 << 20)
-/* ... but sub-batches keep at least this many token rows (GEMM efficiency) */
-#define SUB_MIN_TOKENS 256
+/* Source-stack budget of one sub-batch when the context does not set one
+ * (docs/performance.md) ... */
+#define STACK_BUDGET ((size_t)64 << 20)
+/* ... sub-batches keep at least this many token rows (GEMM efficiency) ... */
+#define SUB_MIN_TOKENS 128
+/* ... and a batch splits into up to this many parts, for the threads to share */
+#define SUB_PARTS 4
 
-size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b) {
+size_t ac__algo_sub_rows(const ac_algo_ctx *c, const ac_batch *b, ac_ablation ablation) {
     const size_t B = b->batch_size, T = ac__algo_T(c, b);
     if (c->stack_budget == (size_t)-1 || B <= 1 || T == 0) return B;
+    if (ablation == AC_ABLATION_BATCH_MEAN || ablation == AC_ABLATION_BATCH_ALL_MEAN) return B;
     const size_t budget = c->stack_budget ? c->stack_budget : STACK_BUDGET;
     const size_t per_row = (size_t)c->g->n_src * T * (size_t)ac_model_config(c->m)->d_model * sizeof(float);
-    size_t rows = per_row ? budget / per_row : B;
-    const size_t min_rows = c->stack_budget ? 1 : (SUB_MIN_TOKENS + T - 1) / T;
-    if (rows < min_rows) rows = min_rows;
-    if (rows < 1) rows = 1;
+    size_t rows_budget = per_row ? budget / per_row : B;
+    if (rows_budget < 1) rows_budget = 1;
+    size_t rows = rows_budget;
+    if (!c->stack_budget) {
+        const size_t min_rows = (SUB_MIN_TOKENS + T - 1) / T, par_rows = (B + SUB_PARTS - 1) / SUB_PARTS;
+        rows = min_rows > par_rows ? min_rows : par_rows;
+        if (rows > rows_budget) rows = rows_budget;
+    }
     if (rows >= B) return B;
     /* equal parts: ceil(B / parts) rows each */
     const size_t parts = (B + rows - 1) / rows;
@@ -45,68 +53,161 @@ void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, in
     v->prompt_index = b->prompt_index ? b->prompt_index + r0 : NULL;
 }
 
-static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
-                         int32_t *offs, ac_error *err) {
-    const ac_graph *g = c->g;
+/* One sub-batch (rows r0 .. r0+nr-1 of batch `full`) on context w: its patch values,
+ * then a forward and backward per step, mask gradients accumulated into grad. */
+static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int ig, const ac_batch *full, size_t r0,
+                     size_t nr, float *grad, int32_t *offs, ac_error *err) {
+    const ac_graph *g = w->g;
     const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
-    memset(scores, 0, g->n_edges * sizeof(float));
-    const size_t total = c->split->n_batches * (size_t)(steps + 1);
-    size_t done = 0;
-    const size_t V = (size_t)ac_model_config(c->m)->vocab_size;
-    for (size_t bi = 0; bi < c->split->n_batches; bi++) {
-        const ac_batch *full = &c->split->batches[bi];
-        /* A batch whose source stack exceeds the budget runs in sub-batches of rows: the
-         * loss is the batch mean, so each sub-batch's d loss / d logits (a mean over its
-         * own rows) is scaled by rows / B, and mask gradients accumulate. */
-        const size_t sub = ac__algo_sub_rows(c, full);
-        for (size_t r0 = 0; r0 < full->batch_size; r0 += sub) {
-            const size_t nr = full->batch_size - r0 < sub ? full->batch_size - r0 : sub;
-            ac_batch view;
-            const ac_batch *b = full;
-            if (nr < full->batch_size) {
-                ac__algo_batch_rows(full, r0, nr, &view, offs, offs + c->max_B + 1);
-                b = &view;
-            }
-            const float scale = (float)((double)nr / (double)full->batch_size);
-            int rc = ac_patch_values(c, b, o->ablation, 0, c->patch, err);
-            if (rc) return rc;
-            for (int k = 0; k <= steps; k++) {
-                const float mval = ig ? (float)k / (float)steps : o->mask_val;
-                const float *masks = NULL;
-                if (mval != 0.0f) {
-                    for (size_t e = 0; e < g->n_edges; e++) c->masks[e] = mval;
-                    masks = c->masks;
-                }
-                double loss;
-                /* one forward per batch's patch values (plain mask gradients): the run keeps
-                 * patch − clean in the patch buffer itself, one source stack less memory */
-                ac_tokens in;
-                if ((rc = ac__algo_tokens(c, b, 1, &in, err))) return rc;
-                ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = masks,
-                                      .patch = c->patch, .diff = steps == 0 ? c->patch : NULL,
-                                      .prefix = c->use_prefix ? c->kv : NULL};
-                if ((rc = ac_run_forward(c->run, &in, &fo, err))) return rc;
-                if ((rc = ac__algo_loss(c, b, o, c->logits, &loss, c->dlogits, err))) return rc;
-                if (nr < full->batch_size)
-                    for (size_t i = 0; i < nr * V; i++) c->dlogits[i] *= scale;
-                ac_backward_opts bo = {.dlogits = c->dlogits, .mask_grad = scores};
-                if ((rc = ac_run_backward(c->run, &bo, err))) return rc;
-                if (r0 + nr == full->batch_size)
-                    ac__algo_progress(c, ++done, total, ig ? "integrated gradients" : "mask gradients");
-            }
+    const size_t V = (size_t)ac_model_config(w->m)->vocab_size;
+    ac_batch view;
+    const ac_batch *b = full;
+    if (nr < full->batch_size) {
+        ac__algo_batch_rows(full, r0, nr, &view, offs, offs + nr + 1);
+        b = &view;
+    }
+    /* the loss is the batch mean: each sub-batch's d loss / d logits (a mean over its
+     * own rows) is scaled by rows / B */
+    const float scale = (float)((double)nr / (double)full->batch_size);
+    int rc = ac_patch_values(w, b, o->ablation, 0, w->patch, err);
+    if (rc) return rc;
+    for (int k = 0; k <= steps; k++) {
+        const float mval = ig ? (float)k / (float)steps : o->mask_val;
+        const float *masks = NULL;
+        if (mval != 0.0f) {
+            for (size_t e = 0; e < g->n_edges; e++) w->masks[e] = mval;
+            masks = w->masks;
         }
+        double loss;
+        /* one forward per batch's patch values (plain mask gradients): the run keeps
+         * patch − clean in the patch buffer itself, one source stack less memory */
+        ac_tokens in;
+        if ((rc = ac__algo_tokens(w, b, 1, &in, err))) return rc;
+        ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = w->logits, .masks = masks,
+                              .patch = w->patch, .diff = steps == 0 ? w->patch : NULL,
+                              .prefix = w->use_prefix ? w->kv : NULL};
+        if ((rc = ac_run_forward(w->run, &in, &fo, err))) return rc;
+        if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) return rc;
+        if (nr < full->batch_size)
+            for (size_t i = 0; i < nr * V; i++) w->dlogits[i] *= scale;
+        ac_backward_opts bo = {.dlogits = w->dlogits, .mask_grad = grad};
+        if ((rc = ac_run_backward(w->run, &bo, err))) return rc;
     }
     return AC_OK;
 }
 
+typedef struct sub_task {
+    size_t batch, r0, nr;
+} sub_task;
+
+typedef struct worker {
+    ac_algo_ctx *c;
+    float *grad;   /* [n_edges] the current sub-batch's mask gradients */
+    int32_t *offs; /* answer offsets of its sub-batch view */
+    int rc;
+    ac_error err;
+} worker;
+
+/* Mask gradients of every batch, as sub-batches (ac__algo_sub_rows). With more than one
+ * thread and more than one sub-batch, the threads run sub-batches at once, each on its own
+ * worker context with single-threaded kernels (data parallel: no synchronisation inside a
+ * forward or backward), in rounds of one sub-batch per thread. Each sub-batch's gradients
+ * go to its own buffer, added to the scores in sub-batch order: the scores do not depend
+ * on the thread count. With one thread, or a single sub-batch, the sub-batches run in turn
+ * with threaded kernels. */
+static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores, ac_error *err) {
+    const ac_graph *g = c->g;
+    const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
+    memset(scores, 0, g->n_edges * sizeof(float));
+    int rc = ac__algo_prepare_ablation(c, o->ablation, err);
+    if (rc) return rc;
+    /* the sub-batches, in order */
+    size_t n_tasks = 0, max_rows = 0;
+    for (size_t bi = 0; bi < c->split->n_batches; bi++) {
+        const ac_batch *b = &c->split->batches[bi];
+        const size_t sub = ac__algo_sub_rows(c, b, o->ablation);
+        n_tasks += (b->batch_size + sub - 1) / sub;
+        if (sub > max_rows) max_rows = sub;
+    }
+    sub_task *tasks = ac_calloc(n_tasks, sizeof *tasks);
+    if (!tasks) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    n_tasks = 0;
+    for (size_t bi = 0; bi < c->split->n_batches; bi++) {
+        const ac_batch *b = &c->split->batches[bi];
+        const size_t sub = ac__algo_sub_rows(c, b, o->ablation);
+        for (size_t r0 = 0; r0 < b->batch_size; r0 += sub)
+            tasks[n_tasks++] = (sub_task){bi, r0, b->batch_size - r0 < sub ? b->batch_size - r0 : sub};
+    }
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int nw = n_tasks < 2 || threads < 2 ? 1 : (size_t)threads < n_tasks ? threads : (int)n_tasks;
+    worker *ws = ac_calloc((size_t)nw, sizeof *ws);
+    if (!ws) {
+        ac_free(tasks);
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    }
+    for (int w = 0; w < nw && !rc; w++) {
+        if (nw > 1) {
+            rc = ac__algo_worker_create(&ws[w].c, c, (int)max_rows, err);
+        } else {
+            ws[w].c = c; /* one at a time: the context's own run and buffers */
+        }
+        if (rc) break;
+        ws[w].grad = ac_calloc(g->n_edges, sizeof(float));
+        ws[w].offs = ac_malloc(2 * (max_rows + 1) * sizeof(int32_t));
+        if (!ws[w].grad || !ws[w].offs) rc = ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    }
+    const size_t total = c->split->n_batches * (size_t)(steps + 1);
+    for (size_t t0 = 0; t0 < n_tasks && !rc; t0 += (size_t)nw) {
+        const int n_round = n_tasks - t0 < (size_t)nw ? (int)(n_tasks - t0) : nw;
+        for (int w = 0; w < n_round; w++) memset(ws[w].grad, 0, g->n_edges * sizeof(float));
+        if (n_round == 1 || nw == 1) {
+            for (int w = 0; w < n_round; w++) {
+                const sub_task *t = &tasks[t0 + (size_t)w];
+                ws[w].rc = sub_batch(ws[nw > 1 ? w : 0].c, o, ig, &c->split->batches[t->batch], t->r0, t->nr,
+                                     ws[w].grad, ws[w].offs, &ws[w].err);
+            }
+        } else {
+#pragma omp parallel num_threads(n_round)
+            {
+                /* each thread its worker, single-threaded kernels inside (a team smaller
+                 * than asked for takes the rest of the round in turn) */
+                omp_set_num_threads(1);
+                for (int w = omp_get_thread_num(); w < n_round; w += omp_get_num_threads()) {
+                    const sub_task *t = &tasks[t0 + (size_t)w];
+                    ws[w].rc = sub_batch(ws[w].c, o, ig, &c->split->batches[t->batch], t->r0, t->nr, ws[w].grad,
+                                         ws[w].offs, &ws[w].err);
+                }
+            }
+        }
+        for (int w = 0; w < n_round && !rc; w++) {
+            if (ws[w].rc) {
+                rc = ws[w].rc;
+                *err = ws[w].err;
+                break;
+            }
+            for (size_t e = 0; e < g->n_edges; e++) scores[e] += ws[w].grad[e];
+            const sub_task *t = &tasks[t0 + (size_t)w];
+            if (t->r0 + t->nr == c->split->batches[t->batch].batch_size)
+                for (int k = 0; k <= steps; k++)
+                    ac__algo_progress(c, t->batch * (size_t)(steps + 1) + (size_t)k + 1, total,
+                                      ig ? "integrated gradients" : "mask gradients");
+        }
+    }
+    for (int w = 0; w < nw; w++) {
+        if (nw > 1) ac__algo_worker_free(ws[w].c);
+        ac_free(ws[w].grad);
+        ac_free(ws[w].offs);
+    }
+    ac_free(ws);
+    ac_free(tasks);
+    return rc;
+}
+
 int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
                           ac_error *err) {
-    int32_t *offs = ac_malloc(2 * ((size_t)c->max_B + 1) * sizeof(int32_t));
-    if (!offs) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
     ac__algo_prefix_begin(c, o->ablation);
-    int rc = mask_gradient(c, o, ig, scores, offs, err);
+    int rc = mask_gradient(c, o, ig, scores, err);
     ac__algo_prefix_end(c);
-    ac_free(offs);
     return rc;
 }
 

@@ -285,7 +285,12 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
     /* --- unembedding and final norm → gradient at Resid End's input --- */
     const int rows = r->logits_mode == AC_LOGITS_LAST ? B : (int)BT;
     memset(r->tmp, 0, (size_t)rows * d * sizeof(float));
-    ac__matmul_backward_input(r->tmp, (int)d, o->dlogits, c->vocab_size, m->w.w_unembed, rows, (int)d, c->vocab_size);
+    if (rows <= AC__FEW_ROWS)
+        ac__matmul_backward_input_few(r->tmp, (int)d, o->dlogits, c->vocab_size, m->w.w_unembed, rows, (int)d,
+                                      c->vocab_size);
+    else
+        ac__matmul_backward_input(r->tmp, (int)d, o->dlogits, c->vocab_size, m->w.w_unembed, rows, (int)d,
+                                  c->vocab_size);
     /* scatter rows into a full [BT, d] gradient */
     float *gend = r->gx; /* the residual gradient starts as Resid End's input gradient */
     memset(gend, 0, n * sizeof(float));

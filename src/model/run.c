@@ -463,8 +463,12 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
             ac__norm_forward(r->lrows, r->tmp, m->w.lnf_w, m->w.lnf_b, rows, (int)d, c->norm_eps, c->norm);
         else
             memcpy(r->lrows, r->tmp, (size_t)rows * d * sizeof(float));
-        ac__matmul_forward(o->logits, c->vocab_size, r->lrows, (int)d, m->w.w_unembed, NULL, rows,
-                           (int)d, c->vocab_size);
+        if (rows <= AC__FEW_ROWS)
+            ac__matmul_forward_few(o->logits, c->vocab_size, r->lrows, (int)d, m->w.w_unembed, rows, (int)d,
+                                   c->vocab_size);
+        else
+            ac__matmul_forward(o->logits, c->vocab_size, r->lrows, (int)d, m->w.w_unembed, NULL, rows,
+                               (int)d, c->vocab_size);
     }
     r->have_forward = 1;
     r->forward_ok = 1;

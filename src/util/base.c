@@ -2,6 +2,7 @@
 #include "autocircuit/base.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,19 +98,23 @@ char *ac_error_format(const ac_error *err, char *buf, size_t n) {
 
 /* ---- allocation ---------------------------------------------------------------- */
 
-static long alloc_countdown = 0; /* >0: fail when it reaches 0 */
-static long alloc_count = 0;
+/* atomic: workers of data-parallel algorithms allocate from several threads */
+static _Atomic long alloc_countdown = 0; /* >0: fail when it reaches 0 */
+static _Atomic long alloc_count = 0;
 
 static int alloc_should_fail(void) {
-    alloc_count++;
-    if (alloc_countdown > 0 && --alloc_countdown == 0) return 1;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    long c = atomic_load_explicit(&alloc_countdown, memory_order_relaxed);
+    while (c > 0)
+        if (atomic_compare_exchange_weak_explicit(&alloc_countdown, &c, c - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return c == 1;
     return 0;
 }
 
 long ac_alloc_fail_after(long n) {
-    long c = alloc_count;
-    alloc_count = 0;
-    alloc_countdown = n > 0 ? n : 0;
+    long c = atomic_exchange(&alloc_count, 0);
+    atomic_store(&alloc_countdown, n > 0 ? n : 0);
     return c;
 }
 

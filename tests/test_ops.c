@@ -304,12 +304,36 @@ static void test_exp_f32(void **state) {
     }
 }
 
+/* the norm backward with shared statistics equals the plain one, bit for bit: written
+ * over din, or added to it */
+static void test_norm_backward_stats(void **state) {
+    (void)state;
+    enum { N = 70, C = 45 };
+    static float in[N * C], dout[N * C], w[C], a[N * C], b[N * C];
+    static double mean[N], rstd[N];
+    fill(in, N * C, 2.0f);
+    fill(dout, N * C, 1.0f);
+    fill(w, C, 1.5f);
+    const ac_norm_kind kinds[] = {AC_NORM_LAYERNORM, AC_NORM_RMSNORM, AC_NORM_NONE};
+    for (int k = 0; k < 3; k++) {
+        ac__norm_stats(mean, rstd, in, N, C, 1e-5f, kinds[k]);
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < N * C; i++) a[i] = b[i] = acc ? 0.5f * (float)(i % 7) : -7.0f;
+            if (!acc) memset(a, 0, sizeof a);
+            ac__norm_backward(a, dout, in, w, N, C, 1e-5f, kinds[k]);
+            ac__norm_backward_stats(b, !acc, dout, in, w, mean, rstd, N, C, kinds[k]);
+            for (int i = 0; i < N * C; i++)
+                if (a[i] != b[i]) fail_msg("kind %d, %s: element %d is %g, want %g", k, acc ? "added" : "written", i, b[i], a[i]);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_norm_backward),   cmocka_unit_test(test_act_backward),
         cmocka_unit_test(test_rope_backward),   cmocka_unit_test(test_attention_backward),
         cmocka_unit_test(test_matmul),          cmocka_unit_test(test_matmul_few),
-        cmocka_unit_test(test_exp_f32),
+        cmocka_unit_test(test_exp_f32),         cmocka_unit_test(test_norm_backward_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -342,6 +342,11 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
         }
         const int d0 = g->attn_dest_begin[l], d1 = g->attn_dest_end[l];
         if (r->any_active) group_inputs(r, d0, d1 - d0, a->resid_pre, r->delta);
+        /* the inactive destinations all read resid_pre: its norm statistics once */
+        int any_inactive = 0;
+        for (int dd = d0; dd < d1; dd++) any_inactive |= !r->active[dd];
+        double *mean = r->norm_stats, *rstd = r->norm_stats + BT;
+        if (any_inactive) ac__norm_stats(mean, rstd, a->resid_pre, (int)BT, (int)d, c->norm_eps, c->norm);
         for (int dd = d0; dd < d1; dd++) {
             const ac_dest_node *dn = &g->dests[dd];
             float *gxn = r->tmp2;
@@ -362,10 +367,14 @@ int ac_run_backward(ac_run *r, const ac_backward_opts *o, ac_error *err) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)d, dh, 1.0f, r->gqkv + col,
                             r->qkv_w, W + (size_t)dn->head * sd, (int)d, 0.0f, gxn, (int)d);
             }
-            const float *inp = r->active[dd] ? r->delta + (size_t)(dd - d0) * n : a->resid_pre;
             float *Gd = r->G + (size_t)(dd - d0) * n;
-            memset(Gd, 0, n * sizeof(float));
-            ac__norm_backward(Gd, gxn, inp, lw->ln1_w, (int)BT, (int)d, c->norm_eps, c->norm);
+            if (r->active[dd]) {
+                memset(Gd, 0, n * sizeof(float));
+                ac__norm_backward(Gd, gxn, r->delta + (size_t)(dd - d0) * n, lw->ln1_w, (int)BT, (int)d,
+                                  c->norm_eps, c->norm);
+            } else {
+                ac__norm_backward_stats(Gd, 1, gxn, a->resid_pre, lw->ln1_w, mean, rstd, (int)BT, (int)d, c->norm);
+            }
         }
         reduce_dest_grads(r, o, d0, d1 - d0, r->G);
         add_blocks_into(r->gx, r->G, d1 - d0, n);

@@ -162,6 +162,64 @@ void ac__norm_backward(float *din, const float *dout, const float *in, const flo
     }
 }
 
+void ac__norm_stats(double *mean, double *rstd, const float *in, int N, int C, float eps, ac_norm_kind kind) {
+#pragma omp parallel for schedule(static) if (N > 64)
+    for (int i = 0; i < N; i++) {
+        if (kind == AC_NORM_NONE) {
+            mean[i] = 0;
+            rstd[i] = 1;
+            continue;
+        }
+        norm_stats(in + (size_t)i * (size_t)C, C, eps, kind, &mean[i], &rstd[i]);
+    }
+}
+
+void ac__norm_backward_stats(float *din, int overwrite, const float *dout, const float *in, const float *w,
+                             const double *mean, const double *rstd, int N, int C, ac_norm_kind kind) {
+    if (kind == AC_NORM_NONE) {
+        const size_t n = (size_t)N * (size_t)C;
+        if (overwrite) {
+            memcpy(din, dout, n * sizeof(float));
+            return;
+        }
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) din[i] += dout[i];
+        return;
+    }
+#pragma omp parallel for schedule(static) if (N > 64)
+    for (int i = 0; i < N; i++) {
+        const float *x = in + (size_t)i * (size_t)C;
+        const float *dy = dout + (size_t)i * (size_t)C;
+        float *dx = din + (size_t)i * (size_t)C;
+        const double mu = mean[i], rs = rstd[i];
+        double sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+        for (int c = 0; c < C; c++) {
+            double g = (double)dy[c] * w[c];
+            double xh = ((double)x[c] - mu) * rs;
+            sum_g += g;
+            sum_gx += g * xh;
+        }
+        const double mg = kind == AC_NORM_LAYERNORM ? sum_g / C : 0.0;
+        const double mgx = sum_gx / C;
+        if (overwrite) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                double g = (double)dy[c] * w[c];
+                double xh = ((double)x[c] - mu) * rs;
+                dx[c] = (float)(rs * (g - mg - xh * mgx));
+            }
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                double g = (double)dy[c] * w[c];
+                double xh = ((double)x[c] - mu) * rs;
+                dx[c] += (float)(rs * (g - mg - xh * mgx));
+            }
+        }
+    }
+}
+
 /* ---- activations ------------------------------------------------------------------- */
 
 #define GELU_K 0.7978845608028654 /* sqrt(2/pi) */

@@ -38,6 +38,14 @@ void ac__norm_forward(float *out, const float *in, const float *w, const float *
 /* din[N, C] += d out / d in · dout, statistics recomputed from `in`. */
 void ac__norm_backward(float *din, const float *dout, const float *in, const float *w, int N,
                        int C, float eps, ac_norm_kind kind);
+/* The per-row statistics of a norm's input (mean, 1/std as the norm uses them; 0 and 1
+ * for none), [N] each, for several backwards through norms of the same input (the Q, K
+ * and V destinations of a layer all read its residual): ac__norm_backward_stats gives
+ * ac__norm_backward's result with them, written over din when overwrite is non-zero
+ * (no zeroing pass) or added to it. */
+void ac__norm_stats(double *mean, double *rstd, const float *in, int N, int C, float eps, ac_norm_kind kind);
+void ac__norm_backward_stats(float *din, int overwrite, const float *dout, const float *in, const float *w,
+                             const double *mean, const double *rstd, int N, int C, ac_norm_kind kind);
 
 /* Elementwise activation (GELU-new, GELU, ReLU, SiLU) over n values. */
 void ac__act_forward(float *out, const float *in, size_t n, ac_act_kind kind);

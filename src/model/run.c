@@ -68,11 +68,12 @@ int ac_run_create(ac_run **out, const ac_model *m, const ac_graph *g, int max_B,
     r->arena_floats = total;
     r->arena = ac_alloc_aligned(total, sizeof(float));
     r->layers = ac_calloc(L, sizeof *r->layers);
+    r->norm_stats = ac_calloc(2 * BT, sizeof *r->norm_stats);
     r->ids = ac_calloc(BT, sizeof *r->ids);
     r->mask = ac_calloc(BT, 1);
     r->pos = ac_calloc(BT, sizeof *r->pos);
     r->active = ac_calloc(ndest + 1, 1);
-    if (!r->arena || !r->layers || !r->ids || !r->mask || !r->pos || !r->active) {
+    if (!r->arena || !r->layers || !r->norm_stats || !r->ids || !r->mask || !r->pos || !r->active) {
         ac_run_free(r);
         return ac_error_set(err, AC_ERR_NOMEM, NULL,
                             "out of memory: the activation arena for %d x %d tokens needs %zu MB",
@@ -126,6 +127,7 @@ void ac_run_free(ac_run *r) {
     if (!r) return;
     ac_free_aligned(r->arena);
     ac_free(r->layers);
+    ac_free(r->norm_stats);
     ac_free(r->ids);
     ac_free(r->mask);
     ac_free(r->pos);

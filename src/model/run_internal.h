@@ -66,6 +66,8 @@ struct ac_run {
     float *parts;            /* [n_part][max_group][n_src]: per-thread partial mask
                                 gradients of one destination group (backward.c) */
     int n_part;              /* threads the mask-gradient reduction splits into */
+    double *norm_stats;      /* [2][max_BT] mean and 1/std of a layer's residual, shared
+                                by its attention destinations' norm backwards */
     float *arena;
     size_t arena_floats;
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 const char *ac_status_name(int code) {
@@ -163,6 +164,18 @@ void *ac_alloc_aligned(size_t count, size_t size) {
     total &= ~(size_t)63;
     if (alloc_should_fail()) return NULL;
     void *p = NULL;
+#ifdef MADV_HUGEPAGE
+    /* large blocks (weights, activation arenas, source stacks) on transparent huge pages
+     * where the kernel offers them on request: 512 times fewer page faults when first
+     * touched, fewer TLB misses while GEMMs stream them */
+    const size_t huge = (size_t)2 << 20;
+    if (total >= 2 * huge) {
+        const size_t rounded = (total + huge - 1) & ~(huge - 1);
+        if (posix_memalign(&p, huge, rounded) != 0) return NULL;
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
     if (posix_memalign(&p, 64, total ? total : 64) != 0) return NULL;
     return p;
 }

@@ -232,7 +232,7 @@ void ac__norm_backward_stats(float *din, int overwrite, const float *dout, const
 #pragma omp declare simd
 static inline float exp_f32(float x) {
     const float hi = 88.72283f, lo = -87.33654f;
-    const float xc = x > hi ? hi : x < lo ? lo : x;
+    const float xc = x < lo ? lo : x <= hi ? x : hi; /* NaN: hi, finite (the result is NaN below) */
     /* n = round(x / ln 2): adding 1.5·2^23 rounds to an integer (the vectorisable way;
      * floorf would not vectorise without relaxed float flags) */
     const float shifted = xc * 1.44269504088896341f + 12582912.0f;

@@ -225,8 +225,9 @@ void ac__norm_backward_stats(float *din, int overwrite, const float *dout, const
 #define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
 
 /* e^x in float, written so that `omp simd` loops vectorise it (glibc's expf is a scalar
- * call per element without fast-math): Cephes' expf, range reduction by n·ln 2 in two
- * parts, a degree-5 polynomial on [-ln2/2, ln2/2] and 2^n through the exponent bits.
+ * call per element unless value-changing float flags are on): Cephes' expf, range
+ * reduction by n·ln 2 in two parts, a degree-5 polynomial on [-ln2/2, ln2/2] and 2^n
+ * through the exponent bits.
  * Relative error below 2.5e-7 on [-87, 88] (tests/test_ops.c checks it against exp);
  * 0 below -87.3, +inf above 88.7, NaN for NaN. */
 #pragma omp declare simd

@@ -244,8 +244,9 @@ static void test_chunk_logits_and_errors(void **state) {
     ac_model_free(m);
 }
 
-/* EAP and IG with batches split into sub-batches of 1, 2 and 3 rows equal the whole
- * batches (padded batches, with and without the prefix cache, zero ablation) */
+/* EAP, IG and EAP-IG over inputs with batches split into sub-batches of 1, 2 and 3 rows
+ * (run two at a time at 2 threads) equal the whole batches (padded batches, with and
+ * without the prefix cache, zero ablation) */
 static void test_mask_gradient_sub_batches(void **state) {
     (void)state;
     const model_kind kinds[] = {M_GPT2, M_LLAMA_GQA};
@@ -261,16 +262,19 @@ static void test_mask_gradient_sub_batches(void **state) {
         assert_ac_ok(ac_algo_ctx_create(&c, m, g, sp, &err), &err);
         const size_t E = g->n_edges;
         float *ref = calloc(E, sizeof(float)), *got = calloc(E, sizeof(float));
-        for (int variant = 0; variant < 4; variant++) {
+        for (int variant = 0; variant < 5; variant++) {
             ac_discover_opts o;
             ac_discover_opts_default(&o);
             o.steps = 2;
-            const int ig = variant == 1;
+            const int ig = variant == 1, ig_inputs = variant == 4;
             ac_algo_ctx_set_prefix_cache(c, variant != 2);
             if (variant == 3) o.ablation = AC_ABLATION_ZERO;
             c->stack_budget = (size_t)-1;
             assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0], AC_ABLATION_RESAMPLE), 5);
-            assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, ref, &err), &err);
+            if (ig_inputs)
+                assert_ac_ok(ac_algo_eap_ig_inputs(c, &o, ref, &err), &err);
+            else
+                assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, ref, &err), &err);
             const double mx = max_abs(ref, E);
             assert_true(mx > 1e-3);
             const size_t T = ac__algo_T(c, &sp->batches[0]);
@@ -280,7 +284,10 @@ static void test_mask_gradient_sub_batches(void **state) {
             for (int bi = 0; bi < 3; bi++) {
                 c->stack_budget = budgets[bi];
                 assert_int_equal(ac__algo_sub_rows(c, &sp->batches[0], AC_ABLATION_RESAMPLE), want_rows[bi]);
-                assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, got, &err), &err);
+                if (ig_inputs)
+                    assert_ac_ok(ac_algo_eap_ig_inputs(c, &o, got, &err), &err);
+                else
+                    assert_ac_ok(ac_algo_mask_gradient(c, &o, ig, got, &err), &err);
                 for (size_t e = 0; e < E; e++) assert_close(got[e], ref[e], 1e-5 * mx, 1e-4);
             }
         }

@@ -44,10 +44,11 @@ struct ac_algo_ctx {
 
 /* A worker context for one thread of data-parallel sub-batches: its own run (for `rows`
  * prompts of up to the parent's max_T tokens), patch stack, logits, d loss / d logits,
- * masks and prefix-tail buffers; the model, graph, split, prefix cache and dataset means
+ * masks and prefix-tail buffers (and a second source stack, `other`, when with_other is
+ * non-zero); the model, graph, split, prefix cache and dataset means
  * are the parent's (read-only while workers run; call ac__algo_prepare_ablation first).
  * Free with ac__algo_worker_free. Errors: AC_ERR_NOMEM. */
-int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac_error *err);
+int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, int with_other, ac_error *err);
 void ac__algo_worker_free(ac_algo_ctx *w);
 /* Compute what ac_patch_values needs once for the whole split (dataset means), so that
  * workers only read it. */

@@ -220,7 +220,7 @@ static int dataset_means(ac_algo_ctx *c, ac_ablation kind, ac_error *err);
 
 /* ---- workers: one context per thread for data-parallel sub-batches ---- */
 
-int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac_error *err) {
+int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, int with_other, ac_error *err) {
     *out = NULL;
     ac_algo_ctx *w = ac_calloc(1, sizeof *w);
     if (!w) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
@@ -249,6 +249,7 @@ int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac
     const size_t V = (size_t)cfg->vocab_size, B = (size_t)rows, n = B * (size_t)c->max_T;
     w->stack_floats = (size_t)c->g->n_src * n * (size_t)cfg->d_model;
     w->patch = ac_alloc_aligned(w->stack_floats, sizeof(float));
+    if (with_other) w->other = ac_alloc_aligned(w->stack_floats, sizeof(float));
     w->logits = ac_calloc(B * V, sizeof(float));
     w->dlogits = ac_calloc(B * V, sizeof(float));
     w->masks = ac_calloc(c->g->n_edges, sizeof(float));
@@ -257,7 +258,7 @@ int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, ac
         w->tail_ids = ac_calloc(n, sizeof *w->tail_ids);
         w->tail_mask = ac_calloc(n, 1);
     }
-    if (!w->patch || !w->logits || !w->dlogits || !w->masks || !w->scratch ||
+    if (!w->patch || (with_other && !w->other) || !w->logits || !w->dlogits || !w->masks || !w->scratch ||
         (c->kv && (!w->tail_ids || !w->tail_mask))) {
         ac__algo_worker_free(w);
         return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for a worker's source stack");

@@ -53,11 +53,48 @@ void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, in
     v->prompt_index = b->prompt_index ? b->prompt_index + r0 : NULL;
 }
 
+enum { MODE_EAP, MODE_IG, MODE_IG_INPUTS };
+
+/* EAP-IG over interpolated inputs, one sub-batch b (scale: its share of the batch's
+ * rows): corrupt and clean sources, then per step the input embedding corrupt +
+ * alpha (clean − corrupt), mask gradients against clean − corrupt into grad. */
+static int sub_batch_ig_inputs(ac_algo_ctx *w, const ac_discover_opts *o, const ac_batch *b, float scale,
+                               size_t full_rows, float *grad, ac_error *err) {
+    const int steps = o->steps > 0 ? o->steps : 5;
+    const size_t d = (size_t)ac_model_config(w->m)->d_model, V = (size_t)ac_model_config(w->m)->vocab_size;
+    int rc;
+    /* corrupt sources (patch values) and clean sources (the difference base) */
+    if ((rc = ac__algo_forward(w, b, 0, NULL, NULL, w->patch, NULL, err))) return rc;
+    if ((rc = ac__algo_forward(w, b, 1, NULL, NULL, w->other, NULL, err))) return rc;
+    const size_t BT = b->batch_size * ac__algo_T(w, b); /* rows of the source stacks */
+    float *emb = ac_malloc(BT * d * sizeof(float));
+    if (!emb) return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+    for (int k = 0; k < steps && !rc; k++) {
+        const float alpha = (float)k / (float)steps;
+        /* Resid Start is source 0: corrupt + alpha (clean − corrupt) */
+        for (size_t i = 0; i < BT * d; i++) emb[i] = w->patch[i] + alpha * (w->other[i] - w->patch[i]);
+        ac_tokens in;
+        if ((rc = ac__algo_tokens(w, b, 1, &in, err))) break;
+        ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = w->logits, .patch = w->patch,
+                              .embed = emb, .diff_base = w->other, .prefix = w->use_prefix ? w->kv : NULL};
+        double loss;
+        if ((rc = ac_run_forward(w->run, &in, &fo, err))) break;
+        if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) break;
+        if (b->batch_size < full_rows)
+            for (size_t i = 0; i < b->batch_size * V; i++) w->dlogits[i] *= scale;
+        ac_backward_opts bo = {.dlogits = w->dlogits, .mask_grad = grad};
+        if ((rc = ac_run_backward(w->run, &bo, err))) break;
+    }
+    ac_free(emb);
+    return rc;
+}
+
 /* One sub-batch (rows r0 .. r0+nr-1 of batch `full`) on context w: its patch values,
  * then a forward and backward per step, mask gradients accumulated into grad. */
-static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int ig, const ac_batch *full, size_t r0,
+static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int mode, const ac_batch *full, size_t r0,
                      size_t nr, float *grad, int32_t *offs, ac_error *err) {
     const ac_graph *g = w->g;
+    const int ig = mode == MODE_IG;
     const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
     const size_t V = (size_t)ac_model_config(w->m)->vocab_size;
     ac_batch view;
@@ -69,6 +106,7 @@ static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int ig, const ac
     /* the loss is the batch mean: each sub-batch's d loss / d logits (a mean over its
      * own rows) is scaled by rows / B */
     const float scale = (float)((double)nr / (double)full->batch_size);
+    if (mode == MODE_IG_INPUTS) return sub_batch_ig_inputs(w, o, b, scale, full->batch_size, grad, err);
     int rc = ac_patch_values(w, b, o->ablation, 0, w->patch, err);
     if (rc) return rc;
     for (int k = 0; k <= steps; k++) {
@@ -112,12 +150,15 @@ typedef struct worker {
  * thread and more than one sub-batch, the threads run sub-batches at once, each on its own
  * worker context with single-threaded kernels (data parallel: no synchronisation inside a
  * forward or backward), in rounds of one sub-batch per thread. Each sub-batch's gradients
- * go to its own buffer, added to the scores in sub-batch order: the scores do not depend
- * on the thread count. With one thread, or a single sub-batch, the sub-batches run in turn
- * with threaded kernels. */
-static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores, ac_error *err) {
+ * go to its own buffer, added to the scores in sub-batch order, so a thread count gives
+ * the same scores in every run (and 1 and 2 threads agree within float rounding). With
+ * one thread, or a single sub-batch, the sub-batches run in turn with threaded kernels. */
+static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int mode, float *scores, ac_error *err) {
     const ac_graph *g = c->g;
+    const int ig = mode == MODE_IG;
     const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
+    /* IG over inputs: every step's gradients count 1/steps, after the sum over steps */
+    const float step_weight = mode == MODE_IG_INPUTS ? 1.0f / (float)(o->steps > 0 ? o->steps : 5) : 1.0f;
     memset(scores, 0, g->n_edges * sizeof(float));
     int rc = ac__algo_prepare_ablation(c, o->ablation, err);
     if (rc) return rc;
@@ -147,7 +188,7 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
     }
     for (int w = 0; w < nw && !rc; w++) {
         if (nw > 1) {
-            rc = ac__algo_worker_create(&ws[w].c, c, (int)max_rows, err);
+            rc = ac__algo_worker_create(&ws[w].c, c, (int)max_rows, mode == MODE_IG_INPUTS, err);
         } else {
             ws[w].c = c; /* one at a time: the context's own run and buffers */
         }
@@ -163,7 +204,7 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
         if (n_round == 1 || nw == 1) {
             for (int w = 0; w < n_round; w++) {
                 const sub_task *t = &tasks[t0 + (size_t)w];
-                ws[w].rc = sub_batch(ws[nw > 1 ? w : 0].c, o, ig, &c->split->batches[t->batch], t->r0, t->nr,
+                ws[w].rc = sub_batch(ws[nw > 1 ? w : 0].c, o, mode, &c->split->batches[t->batch], t->r0, t->nr,
                                      ws[w].grad, ws[w].offs, &ws[w].err);
             }
         } else {
@@ -174,7 +215,7 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
                 omp_set_num_threads(1);
                 for (int w = omp_get_thread_num(); w < n_round; w += omp_get_num_threads()) {
                     const sub_task *t = &tasks[t0 + (size_t)w];
-                    ws[w].rc = sub_batch(ws[w].c, o, ig, &c->split->batches[t->batch], t->r0, t->nr, ws[w].grad,
+                    ws[w].rc = sub_batch(ws[w].c, o, mode, &c->split->batches[t->batch], t->r0, t->nr, ws[w].grad,
                                          ws[w].offs, &ws[w].err);
                 }
             }
@@ -185,12 +226,17 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
                 *err = ws[w].err;
                 break;
             }
-            for (size_t e = 0; e < g->n_edges; e++) scores[e] += ws[w].grad[e];
+            if (step_weight != 1.0f)
+                for (size_t e = 0; e < g->n_edges; e++) scores[e] += ws[w].grad[e] * step_weight;
+            else
+                for (size_t e = 0; e < g->n_edges; e++) scores[e] += ws[w].grad[e];
             const sub_task *t = &tasks[t0 + (size_t)w];
             if (t->r0 + t->nr == c->split->batches[t->batch].batch_size)
                 for (int k = 0; k <= steps; k++)
                     ac__algo_progress(c, t->batch * (size_t)(steps + 1) + (size_t)k + 1, total,
-                                      ig ? "integrated gradients" : "mask gradients");
+                                      mode == MODE_IG_INPUTS ? "EAP-IG (inputs)"
+                                      : ig                   ? "integrated gradients"
+                                                             : "mask gradients");
         }
     }
     for (int w = 0; w < nw; w++) {
@@ -206,62 +252,22 @@ static int mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, floa
 int ac_algo_mask_gradient(ac_algo_ctx *c, const ac_discover_opts *o, int ig, float *scores,
                           ac_error *err) {
     ac__algo_prefix_begin(c, o->ablation);
-    int rc = mask_gradient(c, o, ig, scores, err);
+    int rc = mask_gradient(c, o, ig ? MODE_IG : MODE_EAP, scores, err);
     ac__algo_prefix_end(c);
     return rc;
 }
 
 static int eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {
-    const ac_graph *g = c->g;
-    const int steps = o->steps > 0 ? o->steps : 5;
-    const size_t d = (size_t)ac_model_config(c->m)->d_model;
     if (o->ablation != AC_ABLATION_RESAMPLE)
         return ac_error_set(err, AC_ERR_ARG, NULL, "EAP-IG with interpolated inputs uses resample ablation only");
-    memset(scores, 0, g->n_edges * sizeof(float));
-    float *acc = ac_calloc(g->n_edges, sizeof(float));
-    float *emb = ac_calloc((size_t)c->max_B * (size_t)c->max_T * d, sizeof(float));
-    if (!acc || !emb) {
-        ac_free(acc);
-        ac_free(emb);
-        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
-    }
-    int rc = AC_OK;
-    const size_t total = c->split->n_batches * (size_t)steps;
-    size_t done = 0;
-    for (size_t bi = 0; bi < c->split->n_batches && !rc; bi++) {
+    for (size_t bi = 0; bi < c->split->n_batches; bi++) {
         const ac_batch *b = &c->split->batches[bi];
-        if (memcmp(b->clean_mask, b->corrupt_mask, b->batch_size * b->seq_len) != 0) {
-            rc = ac_error_set(err, AC_ERR_ARG, NULL,
-                              "EAP-IG with interpolated inputs needs clean and corrupt prompts of equal "
-                              "length (batch %zu pads them differently)", bi);
-            break;
-        }
-        /* corrupt sources (patch values) and clean sources (the difference base) */
-        if ((rc = ac__algo_forward(c, b, 0, NULL, NULL, c->patch, NULL, err))) break;
-        if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, c->other, NULL, err))) break;
-        memset(acc, 0, g->n_edges * sizeof(float));
-        const size_t BT = b->batch_size * ac__algo_T(c, b); /* rows of the source stacks */
-        for (int k = 0; k < steps && !rc; k++) {
-            const float alpha = (float)k / (float)steps;
-            /* Resid Start is source 0: corrupt + alpha (clean − corrupt) */
-            for (size_t i = 0; i < BT * d; i++) emb[i] = c->patch[i] + alpha * (c->other[i] - c->patch[i]);
-            ac_tokens in;
-            if ((rc = ac__algo_tokens(c, b, 1, &in, err))) break;
-            ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .patch = c->patch,
-                                  .embed = emb, .diff_base = c->other,
-                                  .prefix = c->use_prefix ? c->kv : NULL};
-            double loss;
-            if ((rc = ac_run_forward(c->run, &in, &fo, err))) break;
-            if ((rc = ac__algo_loss(c, b, o, c->logits, &loss, c->dlogits, err))) break;
-            ac_backward_opts bo = {.dlogits = c->dlogits, .mask_grad = acc};
-            if ((rc = ac_run_backward(c->run, &bo, err))) break;
-            ac__algo_progress(c, ++done, total, "EAP-IG (inputs)");
-        }
-        for (size_t e = 0; e < g->n_edges; e++) scores[e] += acc[e] / (float)steps;
+        if (memcmp(b->clean_mask, b->corrupt_mask, b->batch_size * b->seq_len) != 0)
+            return ac_error_set(err, AC_ERR_ARG, NULL,
+                                "EAP-IG with interpolated inputs needs clean and corrupt prompts of equal "
+                                "length (batch %zu pads them differently)", bi);
     }
-    ac_free(acc);
-    ac_free(emb);
-    return rc;
+    return mask_gradient(c, o, MODE_IG_INPUTS, scores, err);
 }
 
 int ac_algo_eap_ig_inputs(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_error *err) {

@@ -87,6 +87,29 @@ static int create_prefix_cache(ac_algo_ctx *c, ac_error *err) {
     return ac_kv_cache_create(&c->kv, c->m, b->clean + first, (int)c->prefix, err);
 }
 
+/* The buffers of a context for c->max_B prompts of c->max_T tokens: the run, the patch
+ * stack (and the `other` stack, the reference logits when asked), logits, d loss /
+ * d logits, masks and scratch. Errors: AC_ERR_NOMEM (c is then freed by the caller). */
+static int alloc_buffers(ac_algo_ctx *c, int with_other, int with_ref, ac_error *err) {
+    int rc = ac_run_create(&c->run, c->m, c->g, c->max_B, c->max_T, err);
+    if (rc) return rc;
+    const ac_config *cfg = ac_model_config(c->m);
+    const size_t V = (size_t)cfg->vocab_size, B = (size_t)c->max_B;
+    c->stack_floats = (size_t)c->g->n_src * B * (size_t)c->max_T * (size_t)cfg->d_model;
+    c->patch = ac_alloc_aligned(c->stack_floats, sizeof(float));
+    if (with_other) c->other = ac_alloc_aligned(c->stack_floats, sizeof(float));
+    c->logits = ac_calloc(B * V, sizeof(float));
+    if (with_ref) c->logits_ref = ac_calloc(B * V, sizeof(float));
+    c->dlogits = ac_calloc(B * V, sizeof(float));
+    c->masks = ac_calloc(c->g->n_edges, sizeof(float));
+    c->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
+    if (!c->scratch || !c->patch || (with_other && !c->other) || !c->logits || (with_ref && !c->logits_ref) ||
+        !c->dlogits || !c->masks)
+        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)",
+                            c->stack_floats * sizeof(float) >> 20);
+    return AC_OK;
+}
+
 int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
                        const ac_split *split, ac_error *err) {
     *out = NULL;
@@ -101,25 +124,10 @@ int ac_algo_ctx_create(ac_algo_ctx **out, const ac_model *m, const ac_graph *g,
         if ((int)split->batches[i].batch_size > c->max_B) c->max_B = (int)split->batches[i].batch_size;
         if ((int)split->batches[i].seq_len > c->max_T) c->max_T = (int)split->batches[i].seq_len;
     }
-    int rc = ac_run_create(&c->run, m, g, c->max_B, c->max_T, err);
+    int rc = alloc_buffers(c, 1, 1, err);
     if (rc) {
         ac_algo_ctx_free(c);
         return rc;
-    }
-    const ac_config *cfg = ac_model_config(m);
-    const size_t V = (size_t)cfg->vocab_size, B = (size_t)c->max_B;
-    c->stack_floats = (size_t)g->n_src * B * (size_t)c->max_T * (size_t)cfg->d_model;
-    c->patch = ac_alloc_aligned(c->stack_floats, sizeof(float));
-    c->other = ac_alloc_aligned(c->stack_floats, sizeof(float));
-    c->logits = ac_calloc(B * V, sizeof(float));
-    c->logits_ref = ac_calloc(B * V, sizeof(float));
-    c->dlogits = ac_calloc(B * V, sizeof(float));
-    c->masks = ac_calloc(g->n_edges, sizeof(float));
-    c->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
-    if (!c->scratch || !c->patch || !c->other || !c->logits || !c->logits_ref || !c->dlogits || !c->masks) {
-        const size_t mb = c->stack_floats * sizeof(float) >> 20;
-        ac_algo_ctx_free(c);
-        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for the source stacks (%zu MB each)", mb);
     }
     c->prefix_enabled = 1;
     c->prefix = split_prefix(split);
@@ -240,28 +248,19 @@ int ac__algo_worker_create(ac_algo_ctx **out, const ac_algo_ctx *c, int rows, in
     w->borrowed = 1;
     w->max_B = rows;
     w->max_T = c->max_T;
-    int rc = ac_run_create(&w->run, c->m, c->g, rows, c->max_T, err);
+    int rc = alloc_buffers(w, with_other, 0, err);
     if (rc) {
         ac__algo_worker_free(w);
         return rc;
     }
-    const ac_config *cfg = ac_model_config(c->m);
-    const size_t V = (size_t)cfg->vocab_size, B = (size_t)rows, n = B * (size_t)c->max_T;
-    w->stack_floats = (size_t)c->g->n_src * n * (size_t)cfg->d_model;
-    w->patch = ac_alloc_aligned(w->stack_floats, sizeof(float));
-    if (with_other) w->other = ac_alloc_aligned(w->stack_floats, sizeof(float));
-    w->logits = ac_calloc(B * V, sizeof(float));
-    w->dlogits = ac_calloc(B * V, sizeof(float));
-    w->masks = ac_calloc(c->g->n_edges, sizeof(float));
-    w->scratch = ac_calloc((size_t)c->max_T * (size_t)cfg->d_model, sizeof(float));
     if (c->kv) {
+        const size_t n = (size_t)rows * (size_t)c->max_T;
         w->tail_ids = ac_calloc(n, sizeof *w->tail_ids);
         w->tail_mask = ac_calloc(n, 1);
-    }
-    if (!w->patch || (with_other && !w->other) || !w->logits || !w->dlogits || !w->masks || !w->scratch ||
-        (c->kv && (!w->tail_ids || !w->tail_mask))) {
-        ac__algo_worker_free(w);
-        return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory for a worker's source stack");
+        if (!w->tail_ids || !w->tail_mask) {
+            ac__algo_worker_free(w);
+            return ac_error_set(err, AC_ERR_NOMEM, NULL, "out of memory");
+        }
     }
     *out = w;
     return AC_OK;

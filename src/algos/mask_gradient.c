@@ -55,13 +55,36 @@ void ac__algo_batch_rows(const ac_batch *b, size_t r0, size_t n, ac_batch *v, in
 
 enum { MODE_EAP, MODE_IG, MODE_IG_INPUTS };
 
+/* One gradient step on sub-batch b: the clean forward with the options fo (its logits,
+ * logits mode and prefix filled in here), the loss, d loss / d logits scaled by the
+ * sub-batch's share of its batch's rows (the loss is the batch mean), and the backward,
+ * mask gradients accumulated into grad. */
+static int gradient_step(ac_algo_ctx *w, const ac_batch *b, const ac_discover_opts *o, ac_forward_opts *fo,
+                         float scale, float *grad, ac_error *err) {
+    ac_tokens in;
+    int rc = ac__algo_tokens(w, b, 1, &in, err);
+    if (rc) return rc;
+    fo->logits_mode = AC_LOGITS_LAST;
+    fo->logits = w->logits;
+    fo->prefix = w->use_prefix ? w->kv : NULL;
+    double loss;
+    if ((rc = ac_run_forward(w->run, &in, fo, err))) return rc;
+    if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) return rc;
+    if (scale != 1.0f) {
+        const size_t n = b->batch_size * (size_t)ac_model_config(w->m)->vocab_size;
+        for (size_t i = 0; i < n; i++) w->dlogits[i] *= scale;
+    }
+    ac_backward_opts bo = {.dlogits = w->dlogits, .mask_grad = grad};
+    return ac_run_backward(w->run, &bo, err);
+}
+
 /* EAP-IG over interpolated inputs, one sub-batch b (scale: its share of the batch's
  * rows): corrupt and clean sources, then per step the input embedding corrupt +
  * alpha (clean − corrupt), mask gradients against clean − corrupt into grad. */
 static int sub_batch_ig_inputs(ac_algo_ctx *w, const ac_discover_opts *o, const ac_batch *b, float scale,
-                               size_t full_rows, float *grad, ac_error *err) {
+                               float *grad, ac_error *err) {
     const int steps = o->steps > 0 ? o->steps : 5;
-    const size_t d = (size_t)ac_model_config(w->m)->d_model, V = (size_t)ac_model_config(w->m)->vocab_size;
+    const size_t d = (size_t)ac_model_config(w->m)->d_model;
     int rc;
     /* corrupt sources (patch values) and clean sources (the difference base) */
     if ((rc = ac__algo_forward(w, b, 0, NULL, NULL, w->patch, NULL, err))) return rc;
@@ -73,17 +96,8 @@ static int sub_batch_ig_inputs(ac_algo_ctx *w, const ac_discover_opts *o, const 
         const float alpha = (float)k / (float)steps;
         /* Resid Start is source 0: corrupt + alpha (clean − corrupt) */
         for (size_t i = 0; i < BT * d; i++) emb[i] = w->patch[i] + alpha * (w->other[i] - w->patch[i]);
-        ac_tokens in;
-        if ((rc = ac__algo_tokens(w, b, 1, &in, err))) break;
-        ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = w->logits, .patch = w->patch,
-                              .embed = emb, .diff_base = w->other, .prefix = w->use_prefix ? w->kv : NULL};
-        double loss;
-        if ((rc = ac_run_forward(w->run, &in, &fo, err))) break;
-        if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) break;
-        if (b->batch_size < full_rows)
-            for (size_t i = 0; i < b->batch_size * V; i++) w->dlogits[i] *= scale;
-        ac_backward_opts bo = {.dlogits = w->dlogits, .mask_grad = grad};
-        if ((rc = ac_run_backward(w->run, &bo, err))) break;
+        ac_forward_opts fo = {.patch = w->patch, .embed = emb, .diff_base = w->other};
+        rc = gradient_step(w, b, o, &fo, scale, grad, err);
     }
     ac_free(emb);
     return rc;
@@ -96,7 +110,6 @@ static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int mode, const 
     const ac_graph *g = w->g;
     const int ig = mode == MODE_IG;
     const int steps = ig ? (o->steps > 0 ? o->steps : 5) : 0;
-    const size_t V = (size_t)ac_model_config(w->m)->vocab_size;
     ac_batch view;
     const ac_batch *b = full;
     if (nr < full->batch_size) {
@@ -106,7 +119,7 @@ static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int mode, const 
     /* the loss is the batch mean: each sub-batch's d loss / d logits (a mean over its
      * own rows) is scaled by rows / B */
     const float scale = (float)((double)nr / (double)full->batch_size);
-    if (mode == MODE_IG_INPUTS) return sub_batch_ig_inputs(w, o, b, scale, full->batch_size, grad, err);
+    if (mode == MODE_IG_INPUTS) return sub_batch_ig_inputs(w, o, b, scale, grad, err);
     int rc = ac_patch_values(w, b, o->ablation, 0, w->patch, err);
     if (rc) return rc;
     for (int k = 0; k <= steps; k++) {
@@ -116,20 +129,10 @@ static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int mode, const 
             for (size_t e = 0; e < g->n_edges; e++) w->masks[e] = mval;
             masks = w->masks;
         }
-        double loss;
         /* one forward per batch's patch values (plain mask gradients): the run keeps
          * patch − clean in the patch buffer itself, one source stack less memory */
-        ac_tokens in;
-        if ((rc = ac__algo_tokens(w, b, 1, &in, err))) return rc;
-        ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = w->logits, .masks = masks,
-                              .patch = w->patch, .diff = steps == 0 ? w->patch : NULL,
-                              .prefix = w->use_prefix ? w->kv : NULL};
-        if ((rc = ac_run_forward(w->run, &in, &fo, err))) return rc;
-        if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) return rc;
-        if (nr < full->batch_size)
-            for (size_t i = 0; i < nr * V; i++) w->dlogits[i] *= scale;
-        ac_backward_opts bo = {.dlogits = w->dlogits, .mask_grad = grad};
-        if ((rc = ac_run_backward(w->run, &bo, err))) return rc;
+        ac_forward_opts fo = {.masks = masks, .patch = w->patch, .diff = steps == 0 ? w->patch : NULL};
+        if ((rc = gradient_step(w, b, o, &fo, scale, grad, err))) return rc;
     }
     return AC_OK;
 }

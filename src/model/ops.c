@@ -127,38 +127,60 @@ void ac__norm_forward(float *out, const float *in, const float *w, const float *
     }
 }
 
-void ac__norm_backward(float *din, const float *dout, const float *in, const float *w, int N,
-                       int C, float eps, ac_norm_kind kind) {
-    if (kind == AC_NORM_NONE) {
-        size_t n = (size_t)N * (size_t)C;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) din[i] += dout[i];
-        return;
-    }
-#pragma omp parallel for schedule(static) if (N > 64)
-    for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * (size_t)C;
-        const float *dy = dout + (size_t)i * (size_t)C;
-        float *dx = din + (size_t)i * (size_t)C;
-        double mean, rstd;
-        norm_stats(x, C, eps, kind, &mean, &rstd);
-        /* xhat = (x - mean) * rstd; g = dy * w */
-        double sum_g = 0, sum_gx = 0;
+/* One row of the norm backward with its statistics: dx = (or +=) rstd·(g − mean(g) −
+ * x̂·mean(g·x̂)), g = dy·w, x̂ = (x − mean)·rstd (RMSNorm: no mean(g) term). */
+static inline void norm_backward_row(float *dx, int overwrite, const float *dy, const float *x, const float *w,
+                                     double mean, double rstd, int C, ac_norm_kind kind) {
+    double sum_g = 0, sum_gx = 0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
+    for (int c = 0; c < C; c++) {
+        double g = (double)dy[c] * w[c];
+        double xh = ((double)x[c] - mean) * rstd;
+        sum_g += g;
+        sum_gx += g * xh;
+    }
+    const double mg = kind == AC_NORM_LAYERNORM ? sum_g / C : 0.0;
+    const double mgx = sum_gx / C;
+    if (overwrite) {
+#pragma omp simd
         for (int c = 0; c < C; c++) {
             double g = (double)dy[c] * w[c];
             double xh = ((double)x[c] - mean) * rstd;
-            sum_g += g;
-            sum_gx += g * xh;
+            dx[c] = (float)(rstd * (g - mg - xh * mgx));
         }
-        const double mg = kind == AC_NORM_LAYERNORM ? sum_g / C : 0.0;
-        const double mgx = sum_gx / C;
+    } else {
 #pragma omp simd
         for (int c = 0; c < C; c++) {
             double g = (double)dy[c] * w[c];
             double xh = ((double)x[c] - mean) * rstd;
             dx[c] += (float)(rstd * (g - mg - xh * mgx));
         }
+    }
+}
+
+/* kind NONE: the gradient passes through */
+static void norm_none_backward(float *din, int overwrite, const float *dout, int N, int C) {
+    const size_t n = (size_t)N * (size_t)C;
+    if (overwrite) {
+        memcpy(din, dout, n * sizeof(float));
+        return;
+    }
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) din[i] += dout[i];
+}
+
+void ac__norm_backward(float *din, const float *dout, const float *in, const float *w, int N,
+                       int C, float eps, ac_norm_kind kind) {
+    if (kind == AC_NORM_NONE) {
+        norm_none_backward(din, 0, dout, N, C);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (N > 64)
+    for (int i = 0; i < N; i++) {
+        const size_t row = (size_t)i * (size_t)C;
+        double mean, rstd;
+        norm_stats(in + row, C, eps, kind, &mean, &rstd);
+        norm_backward_row(din + row, 0, dout + row, in + row, w, mean, rstd, C, kind);
     }
 }
 
@@ -177,46 +199,13 @@ void ac__norm_stats(double *mean, double *rstd, const float *in, int N, int C, f
 void ac__norm_backward_stats(float *din, int overwrite, const float *dout, const float *in, const float *w,
                              const double *mean, const double *rstd, int N, int C, ac_norm_kind kind) {
     if (kind == AC_NORM_NONE) {
-        const size_t n = (size_t)N * (size_t)C;
-        if (overwrite) {
-            memcpy(din, dout, n * sizeof(float));
-            return;
-        }
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) din[i] += dout[i];
+        norm_none_backward(din, overwrite, dout, N, C);
         return;
     }
 #pragma omp parallel for schedule(static) if (N > 64)
     for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * (size_t)C;
-        const float *dy = dout + (size_t)i * (size_t)C;
-        float *dx = din + (size_t)i * (size_t)C;
-        const double mu = mean[i], rs = rstd[i];
-        double sum_g = 0, sum_gx = 0;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-        for (int c = 0; c < C; c++) {
-            double g = (double)dy[c] * w[c];
-            double xh = ((double)x[c] - mu) * rs;
-            sum_g += g;
-            sum_gx += g * xh;
-        }
-        const double mg = kind == AC_NORM_LAYERNORM ? sum_g / C : 0.0;
-        const double mgx = sum_gx / C;
-        if (overwrite) {
-#pragma omp simd
-            for (int c = 0; c < C; c++) {
-                double g = (double)dy[c] * w[c];
-                double xh = ((double)x[c] - mu) * rs;
-                dx[c] = (float)(rs * (g - mg - xh * mgx));
-            }
-        } else {
-#pragma omp simd
-            for (int c = 0; c < C; c++) {
-                double g = (double)dy[c] * w[c];
-                double xh = ((double)x[c] - mu) * rs;
-                dx[c] += (float)(rs * (g - mg - xh * mgx));
-            }
-        }
+        const size_t row = (size_t)i * (size_t)C;
+        norm_backward_row(din + row, overwrite, dout + row, in + row, w, mean[i], rstd[i], C, kind);
     }
 }
 

@@ -251,22 +251,26 @@ static double phase_flops(const char *phase, const phase_env *e, const ac_config
     uint8_t *act = g ? all_active(g) : NULL;
     for (size_t i = 0; i < e->split->n_batches; i++) {
         const double B = (double)e->split->batches[i].batch_size, T = (double)e->split->batches[i].seq_len;
+        /* every forward and backward below is last_only (ac_forward_opts) except EAP-IG's
+         * two recording forwards: S less each */
+        const double S = acb_flops_last_only_saved(c, B, T, 0);
         if (!strcmp(phase, "forward")) {
-            f += acb_flops_forward(c, B, T, AC_LOGITS_LAST);
+            f += acb_flops_forward(c, B, T, AC_LOGITS_LAST) - S;
         } else if (!strcmp(phase, "eap")) {
             f += acb_flops_forward(c, B, T, AC_LOGITS_NONE) + acb_flops_forward(c, B, T, AC_LOGITS_LAST) +
-                 acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1);
+                 acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1) - 3 * S;
         } else if (!strcmp(phase, "ig")) {
             f += acb_flops_forward(c, B, T, AC_LOGITS_NONE) + acb_flops_forward(c, B, T, AC_LOGITS_LAST) +
-                 acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1);
+                 acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1) - 3 * S;
             f += steps * (acb_flops_forward_run(c, g, B, T, AC_LOGITS_LAST, 0, 0, act) +
-                          acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, act, 1));
+                          acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, act, 1) - 2 * S);
         } else if (!strcmp(phase, "eap-ig-inputs")) {
             f += 2 * acb_flops_forward(c, B, T, AC_LOGITS_NONE) +
-                 steps * (acb_flops_forward(c, B, T, AC_LOGITS_LAST) + acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1));
+                 steps * (acb_flops_forward(c, B, T, AC_LOGITS_LAST) + acb_flops_backward_run(c, g, B, T, AC_LOGITS_LAST, NULL, 1) - 2 * S);
         } else if (!strcmp(phase, "tree-eval")) {
-            f += acb_flops_forward(c, B, T, AC_LOGITS_LAST) + acb_flops_forward(c, B, T, AC_LOGITS_NONE);
-            for (size_t k = 0; k < n_eval; k++) f += acb_flops_forward_run(c, g, B, T, AC_LOGITS_LAST, 0, 0, eval_active[k]);
+            f += acb_flops_forward(c, B, T, AC_LOGITS_LAST) + acb_flops_forward(c, B, T, AC_LOGITS_NONE) - 2 * S;
+            for (size_t k = 0; k < n_eval; k++)
+                f += acb_flops_forward_run(c, g, B, T, AC_LOGITS_LAST, 0, 0, eval_active[k]) - S;
         }
     }
     free(act);
@@ -311,12 +315,13 @@ static int sampled_exact(phase_env *e, result *r) {
         rc = ac_error_set(&e->err, AC_ERR_INTERNAL, NULL, "exact patching is not stacked");
         goto out;
     }
-    if ((rc = ac_patch_values(c, b, o.ablation, 0, c->patch, &e->err))) goto out;
+    if ((rc = ac__patch_values(c, b, o.ablation, 0, 1, c->patch, &e->err))) goto out;
     memset(c->masks, 0, g->n_edges * sizeof(float));
     if ((rc = ac__algo_forward(c, b, 1, c->masks, c->patch, NULL, c->logits, &e->err))) goto out;
     double base;
     if ((rc = ac__algo_loss(c, b, &o, c->logits, &base, NULL, &e->err))) goto out;
-    const double fixed_flops = 2.0 * acb_flops_forward(cfg, B, T, AC_LOGITS_NONE) + acb_flops_unembed(cfg, B);
+    const double fixed_flops = 2.0 * acb_flops_forward(cfg, B, T, AC_LOGITS_NONE) + acb_flops_unembed(cfg, B) -
+                               2.0 * acb_flops_last_only_saved(cfg, B, T, 0);
     const double fixed_s = acb_now() - t0, fixed_cpu = acb_cpu_now() - c0;
     const int kmax = ac__edge_stack_max_k(st);
     double est_s = fixed_s, est_cpu = fixed_cpu, est_flops = fixed_flops, sampled_s = fixed_s, sampled_flops = fixed_flops;
@@ -386,11 +391,12 @@ static int sampled_partial(phase_env *e, int acdc, result *r) {
     int rc;
     double t0 = acb_now(), c0 = acb_cpu_now();
     /* fixed passes: patch values, (ACDC: clean reference,) the all-zero forward */
-    if ((rc = ac_patch_values(c, b, o.ablation, 0, c->patch, &e->err))) return rc;
-    double fixed_flops = acb_flops_forward(cfg, B, T, AC_LOGITS_NONE) + acb_flops_forward(cfg, B, T, AC_LOGITS_LAST);
+    if ((rc = ac__patch_values(c, b, o.ablation, 0, 1, c->patch, &e->err))) return rc;
+    const double S = acb_flops_last_only_saved(cfg, B, T, 0); /* every run is last_only */
+    double fixed_flops = acb_flops_forward(cfg, B, T, AC_LOGITS_NONE) + acb_flops_forward(cfg, B, T, AC_LOGITS_LAST) - 2 * S;
     if (acdc) {
         if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, NULL, c->logits_ref, &e->err))) return rc;
-        fixed_flops += acb_flops_forward(cfg, B, T, AC_LOGITS_LAST);
+        fixed_flops += acb_flops_forward(cfg, B, T, AC_LOGITS_LAST) - S;
     }
     memset(c->masks, 0, g->n_edges * sizeof(float));
     if ((rc = ac__algo_forward(c, b, 1, c->masks, c->patch, NULL, c->logits, &e->err))) return rc;
@@ -443,7 +449,7 @@ static int sampled_partial(phase_env *e, int acdc, result *r) {
             c->masks[edge] = 1.0f;
             ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = c->masks,
                                   .patch = c->patch, .partial = 1, .start_block = dn->layer,
-                                  .start_mlp = dn->kind == AC_DEST_MLP};
+                                  .start_mlp = dn->kind == AC_DEST_MLP, .last_only = 1};
             rc = ac_run_forward(c->run, &in, &fo, &e->err);
             if (!acdc) c->masks[edge] = 0.0f;
             double val = 0.0;
@@ -455,8 +461,9 @@ static int sampled_partial(phase_env *e, int acdc, result *r) {
         }
         if (rc) break;
         const double per_edge = (acb_now() - ts) / n, per_edge_cpu = (acb_cpu_now() - cs) / n;
-        const double edge_flops = acb_flops_forward_run(cfg, g, B, T, AC_LOGITS_LAST, dn->layer,
-                                                        dn->kind == AC_DEST_MLP, active);
+        const double edge_flops =
+            acb_flops_forward_run(cfg, g, B, T, AC_LOGITS_LAST, dn->layer, dn->kind == AC_DEST_MLP, active) -
+            (dn->layer < cfg->n_layer ? acb_flops_last_only_saved(cfg, B, T, dn->kind == AC_DEST_MLP && dn->layer == cfg->n_layer - 1) : 0.0);
         const double edges = (double)count_dests * dn->n_in;
         est_s += edges * per_edge;
         est_cpu += edges * per_edge_cpu;

@@ -28,6 +28,9 @@
  *                      + 2·N·d·dh (3× for combined Q/K/V) for its private projection
  *                      and, in the backward, the same delta GEMM again (per group) to
  *                      rebuild its input plus 2·n_in·N·d to pass −m·G back to its sources.
+ *   last_only forward   the final block's output projection and MLP on the B last-position
+ *                      rows only: 2·B(T−1)·H·dh·d + the MLP of B(T−1) rows less; its
+ *                      backward saves the same (acb_flops_last_only_saved).
  */
 #ifndef AC_BENCH_FLOPS_H
 #define AC_BENCH_FLOPS_H
@@ -75,6 +78,16 @@ static inline double acb_flops_unembed(const ac_config *c, double rows) {
 /* Rows unembedded for a logits mode (0: last position, 1: all, 2: none). */
 static inline double acb_logit_rows(int logits_mode, double B, double T) {
     return logits_mode == AC_LOGITS_LAST ? B : logits_mode == AC_LOGITS_ALL ? B * T : 0.0;
+}
+
+/* What a last_only forward (ac_forward_opts.last_only) leaves out, and its backward
+ * again: the final block's output projection and MLP on the B·(T−1) rows off the last
+ * position (0 for T = 1). `mlp_only`: a partial re-run starting at the final MLP. */
+static inline double acb_flops_last_only_saved(const ac_config *c, double B, double T, int mlp_only) {
+    if (T <= 1.0) return 0.0;
+    const double off = B * (T - 1.0);
+    return (mlp_only ? 0.0 : 2.0 * off * (double)c->n_head * (double)c->d_head * (double)c->d_model) +
+           acb_flops_mlp_forward(c, B, T - 1.0);
 }
 
 /* A plain forward (no active destination). */

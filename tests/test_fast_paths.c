@@ -357,8 +357,110 @@ static void test_sub_batch_policy(void **state) {
     ac_graph_free(g);
 }
 
+/* ---- last_only forwards: the final block on the last position's rows -------------- */
+
+/* One forward (and backward) of batch b with masks (NULL: none) and patch values P,
+ * last_only or not: logits [B][V], recorded sources, mask gradients [E]. */
+static void run_once(ac_run *r, const ac_graph *g, const ac_batch *b, const float *masks, const float *P,
+                     int last_only, const float *dlogits, float *logits, float *rec, float *mgrad) {
+    ac_error err;
+    ac_tokens in = {.B = (int)b->batch_size, .T = (int)b->seq_len, .ids = b->clean, .mask = b->clean_mask};
+    ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = logits, .masks = masks, .patch = P,
+                          .record = rec, .last_only = last_only};
+    assert_ac_ok(ac_run_forward(r, &in, &fo, &err), &err);
+    memset(mgrad, 0, g->n_edges * sizeof(float));
+    ac_backward_opts bo = {.dlogits = dlogits, .mask_grad = mgrad};
+    assert_ac_ok(ac_run_backward(r, &bo, &err), &err);
+}
+
+static void check_last_only(model_kind kind, ac_graph_opts go) {
+    ac_model *m = make_model(kind);
+    const ac_config *cfg = ac_model_config(m);
+    ac_dataset *ds = load_dataset(4);
+    const ac_split *sp = ac_dataset_split(ds, AC_SPLIT_TRAIN);
+    const ac_batch *b = &sp->batches[0];
+    const size_t B = b->batch_size, T = b->seq_len, d = (size_t)cfg->d_model, Vv = (size_t)cfg->vocab_size;
+    if (go.seq_len) go.seq_len = (int)T;
+    ac_graph *g;
+    ac_run *r;
+    ac_error err;
+    assert_ac_ok(ac_graph_build(&g, cfg, &go, &err), &err);
+    assert_ac_ok(ac_run_create(&r, m, g, (int)B, (int)T, &err), &err);
+    const size_t S = (size_t)g->n_src * B * T * d, E = g->n_edges;
+    float *P = calloc(S, sizeof(float)), *rec0 = calloc(S, sizeof(float)), *rec1 = calloc(S, sizeof(float));
+    float *masks = calloc(E, sizeof(float)), *dl = calloc(B * Vv, sizeof(float));
+    float *lg0 = calloc(B * Vv, sizeof(float)), *lg1 = calloc(B * Vv, sizeof(float));
+    float *mg0 = calloc(E, sizeof(float)), *mg1 = calloc(E, sizeof(float));
+    /* patch values: the corrupt prompts' sources */
+    ac_tokens cin = {.B = (int)B, .T = (int)T, .ids = b->corrupt, .mask = b->corrupt_mask};
+    ac_forward_opts po = {.logits_mode = AC_LOGITS_NONE, .record = P};
+    assert_ac_ok(ac_run_forward(r, &cin, &po, &err), &err);
+    for (size_t i = 0; i < B * Vv; i++) dl[i] = (float)sin(0.37 * (double)i) / (float)B;
+    /* no masks, every mask 0.5, a mix (some destinations active, some not) */
+    for (int mv = 0; mv < 3; mv++) {
+        for (size_t e = 0; e < E; e++) masks[e] = mv == 1 ? 0.5f : mv == 2 && e % 7 == 3 ? 1.0f : 0.0f;
+        const float *M = mv ? masks : NULL;
+        run_once(r, g, b, M, P, 0, dl, lg0, rec0, mg0);
+        run_once(r, g, b, M, P, 1, dl, lg1, rec1, mg1);
+        const double ml = max_abs(lg0, B * Vv), mm = max_abs(mg0, E);
+        assert_true(mm > 1e-4);
+        for (size_t i = 0; i < B * Vv; i++) assert_close(lg1[i], lg0[i], 1e-5 * ml + 1e-7, 1e-5);
+        for (size_t e = 0; e < E; e++) assert_close(mg1[e], mg0[e], 1e-5 * mm + 1e-7, 1e-5);
+        /* sources: the same at the last position, and before the final block everywhere;
+         * the final block's heads and MLP are 0 off the last position */
+        for (int s = 0; s < g->n_src; s++) {
+            const ac_src_node *sn = &g->srcs[s];
+            const int final = sn->layer == cfg->n_layer - 1;
+            const int zero_off_last = final && (sn->kind == AC_SRC_HEAD || sn->kind == AC_SRC_MLP);
+            for (size_t row = 0; row < B * T; row++) {
+                const float *x0 = rec0 + ((size_t)s * B * T + row) * d, *x1 = rec1 + ((size_t)s * B * T + row) * d;
+                const int last = row % T == T - 1;
+                for (size_t k = 0; k < d; k++) {
+                    if (last || !final) assert_close(x1[k], x0[k], 1e-5 * max_abs(x0, d) + 1e-7, 1e-5);
+                    else if (zero_off_last) assert_true(x1[k] == 0.0f);
+                    assert_true(isfinite(x1[k]));
+                }
+            }
+        }
+    }
+    /* a partial re-run continues a forward of the same setting; no last_only with every
+     * position's logits */
+    ac_tokens in = {.B = (int)B, .T = (int)T, .ids = b->clean, .mask = b->clean_mask};
+    ac_forward_opts ro = {.logits_mode = AC_LOGITS_LAST, .logits = lg1, .masks = masks, .patch = P, .partial = 1,
+                          .start_block = cfg->n_layer - 1, .last_only = 0};
+    assert_int_equal(ac_run_forward(r, &in, &ro, &err), AC_ERR_ARG);
+    ro.last_only = 1;
+    run_once(r, g, b, masks, P, 1, dl, lg0, NULL, mg0);
+    assert_ac_ok(ac_run_forward(r, &in, &ro, &err), &err);
+    for (size_t i = 0; i < B * Vv; i++) assert_close(lg1[i], lg0[i], 1e-5 * max_abs(lg0, B * Vv) + 1e-7, 1e-5);
+    float *all = calloc(B * T * Vv, sizeof(float));
+    ac_forward_opts ao = {.logits_mode = AC_LOGITS_ALL, .logits = all, .last_only = 1};
+    assert_int_equal(ac_run_forward(r, &in, &ao, &err), AC_ERR_ARG);
+    free(all);
+    free(P); free(rec0); free(rec1); free(masks); free(dl); free(lg0); free(lg1); free(mg0); free(mg1);
+    ac_run_free(r);
+    ac_graph_free(g);
+    ac_dataset_free(ds);
+    ac_model_free(m);
+}
+
+/* last_only forwards and their backwards against full ones: the same logits and mask
+ * gradients (every model family; separate and combined Q/K/V, per-position and residual
+ * graphs; no, uniform and mixed masks; a padded batch) */
+static void test_last_only_equals_full(void **state) {
+    (void)state;
+    for (int k = 0; k <= M_NO_LN; k++) {
+        check_last_only((model_kind)k, (ac_graph_opts){.separate_qkv = 1});
+        if (k != M_LLAMA_GQA && k != M_QWEN_BIAS) /* combined Q/K/V needs H == Hkv */
+            check_last_only((model_kind)k, (ac_graph_opts){.separate_qkv = 0});
+        check_last_only((model_kind)k, (ac_graph_opts){.separate_qkv = 1, .seq_len = 1});
+        check_last_only((model_kind)k, (ac_graph_opts){.residual = 1});
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_last_only_equals_full),
         cmocka_unit_test(test_mask_gradient_sub_batches),
         cmocka_unit_test(test_sub_batch_policy),
         cmocka_unit_test(test_stacked_equals_edge_by_edge),

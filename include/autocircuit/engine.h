@@ -106,6 +106,19 @@ typedef struct ac_forward_opts {
      * saves one source stack of memory when they serve this one forward (and its
      * backward) only (EAP). Borrowed until the backward is done. Not with `partial`. */
     float *diff;
+    /* Last position only (a forward whose logits mode is LAST or NONE): the caller reads
+     * nothing of the final block but its outputs at position T-1 (the logits there, and
+     * recorded sources patched only into such forwards). The final block's output
+     * projection and MLP then run on the B last-position rows alone (about 1/L less work
+     * for T >> 1); its attention still runs at every position (the keys and values are
+     * needed). Logits, and the backward's gradients at every position, are the same as
+     * without it. At the other positions the final block's sources are not its true
+     * outputs: its heads and MLP are recorded as 0 (and the run's diff stack holds
+     * patch − 0 there: finite, and multiplied by zero gradients), and a residual graph's
+     * Resid Mid L-1 lacks the heads' outputs. Not with
+     * AC_LOGITS_ALL; a partial re-run must use the same setting as the forward it
+     * continues. Do not use it to record patch values that are averaged over positions. */
+    int last_only;
 } ac_forward_opts;
 
 /* Called once per destination during the backward with its input gradient

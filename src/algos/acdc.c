@@ -32,7 +32,7 @@ static int acdc(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_err
                             "first, as auto-circuit) or a larger batch size");
     const ac_batch *b = &c->split->batches[0];
     const size_t B = b->batch_size;
-    int rc = ac_patch_values(c, b, o->ablation, 0, c->patch, err);
+    int rc = ac__patch_values(c, b, o->ablation, 0, 1, c->patch, err);
     if (rc) return rc;
     /* clean reference output */
     if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, NULL, c->logits_ref, err))) return rc;

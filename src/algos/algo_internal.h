@@ -77,13 +77,21 @@ static inline int ac__algo_dest_at_mlp(const ac_dest_node *dn) {
 }
 
 /* A partial re-run (ac_forward_opts.partial) of the clean side of b from `start_block`
- * with last-position logits. */
+ * with last-position logits (last_only, as the ac__algo_forward it continues). */
 int ac__algo_rerun(ac_algo_ctx *c, const ac_batch *b, const float *masks, const float *patch,
                    int start_block, int start_mlp, float *logits, ac_error *err);
 
-/* The forward of one side of a batch: clean (from_clean) or corrupt input. */
+/* The forward of one side of a batch: clean (from_clean) or corrupt input. Without
+ * `record` it is a last_only forward (ac_forward_opts): the algorithms read only the
+ * last position's logits. */
 int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,
                      const float *patch, float *record, float *logits, ac_error *err);
+
+/* ac_patch_values; with last_only, resample patch values come from a last_only forward
+ * (the final block's sources are 0 off the last position): for patching forwards that
+ * read the last position only, as every algorithm's do. */
+int ac__patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int from_clean, int last_only,
+                     float *out, ac_error *err);
 
 /* Loss and d loss / d logits of the last forward's last-position logits. */
 int ac__algo_loss(ac_algo_ctx *c, const ac_batch *b, const ac_discover_opts *o,

@@ -191,7 +191,7 @@ int ac__algo_rerun(ac_algo_ctx *c, const ac_batch *b, const float *masks, const 
     if (rc) return rc;
     ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = logits, .masks = masks, .patch = patch,
                           .partial = 1, .start_block = start_block, .start_mlp = start_mlp,
-                          .prefix = c->use_prefix ? c->kv : NULL};
+                          .prefix = c->use_prefix ? c->kv : NULL, .last_only = 1};
     return ac_run_forward(c->run, &in, &fo, err);
 }
 
@@ -204,15 +204,22 @@ void ac__algo_progress(ac_algo_ctx *c, size_t done, size_t total, const char *wh
     if (c->progress) c->progress(c->progress_user, done, total, what);
 }
 
-int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,
-                     const float *patch, float *record, float *logits, ac_error *err) {
+/* ac__algo_forward with the run's last_only setting given */
+static int algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks, const float *patch,
+                        float *record, float *logits, int last_only, ac_error *err) {
     ac_tokens in;
     int rc = ac__algo_tokens(c, b, clean, &in, err);
     if (rc) return rc;
     ac_forward_opts o = {.logits_mode = logits ? AC_LOGITS_LAST : AC_LOGITS_NONE, .logits = logits,
                          .masks = masks, .patch = patch, .record = record,
-                         .prefix = c->use_prefix ? c->kv : NULL};
+                         .prefix = c->use_prefix ? c->kv : NULL, .last_only = last_only};
     return ac_run_forward(c->run, &in, &o, err);
+}
+
+int ac__algo_forward(ac_algo_ctx *c, const ac_batch *b, int clean, const float *masks,
+                     const float *patch, float *record, float *logits, ac_error *err) {
+    /* a forward that records nothing is read at the last position only */
+    return algo_forward(c, b, clean, masks, patch, record, logits, record == NULL, err);
 }
 
 int ac__algo_loss(ac_algo_ctx *c, const ac_batch *b, const ac_discover_opts *o,
@@ -327,12 +334,17 @@ static int dataset_means(ac_algo_ctx *c, ac_ablation kind, ac_error *err) {
 
 int ac_patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int from_clean,
                     float *out, ac_error *err) {
+    return ac__patch_values(c, b, kind, from_clean, 0, out, err);
+}
+
+int ac__patch_values(ac_algo_ctx *c, const ac_batch *b, ac_ablation kind, int from_clean, int last_only,
+                     float *out, ac_error *err) {
     const size_t B = b->batch_size, T = b->seq_len, d = (size_t)ac_model_config(c->m)->d_model;
     const size_t nsrc = (size_t)c->g->n_src, BTd = B * T * d;
     int rc;
     switch (kind) {
     case AC_ABLATION_RESAMPLE:
-        return ac__algo_forward(c, b, from_clean, NULL, NULL, out, NULL, err);
+        return algo_forward(c, b, from_clean, NULL, NULL, out, NULL, last_only, err);
     case AC_ABLATION_ZERO:
         memset(out, 0, nsrc * BTd * sizeof(float));
         return AC_OK;

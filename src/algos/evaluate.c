@@ -64,7 +64,7 @@ static int evaluate_sets_(ac_algo_ctx *c, uint8_t *const *sets, size_t n_sets, c
         const ac_batch *b = &c->split->batches[bi];
         /* the full model on the clean prompts: KL reference and logit-diff baseline */
         if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, NULL, c->logits_ref, err))) break;
-        if ((rc = ac_patch_values(c, b, o->ablation, !input_clean, c->patch, err))) break;
+        if ((rc = ac__patch_values(c, b, o->ablation, !input_clean, 1, c->patch, err))) break;
         for (size_t k = 0; k < n_sets && !rc; k++) {
             circuit_masks(c->masks, sets[k], g->n_edges, o->tree);
             if ((rc = ac__algo_forward(c, b, input_clean, c->masks, c->patch, NULL, c->logits, err))) break;

@@ -38,7 +38,7 @@ static int exact(ac_algo_ctx *c, const ac_discover_opts *o, float *scores, ac_ed
     const int npos = g->seq_len > 0 ? g->seq_len : 1;
     for (size_t bi = 0; bi < c->split->n_batches; bi++) {
         const ac_batch *b = &c->split->batches[bi];
-        int rc = ac_patch_values(c, b, o->ablation, 0, c->patch, err);
+        int rc = ac__patch_values(c, b, o->ablation, 0, 1, c->patch, err);
         if (rc) return rc;
         double base;
         if ((rc = ac__algo_forward(c, b, 1, c->masks, c->patch, NULL, c->logits, err))) return rc;

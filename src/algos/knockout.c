@@ -32,7 +32,7 @@ static int forward(ac_algo_ctx *c, const ac_batch *b, const float *masks, int pe
     int rc = ac__algo_tokens(c, b, 1, &in, err);
     if (rc) return rc;
     ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = logits, .masks = masks, .patch = c->patch,
-                          .masks_per_row = per_row, .prefix = c->use_prefix ? c->kv : NULL};
+                          .masks_per_row = per_row, .prefix = c->use_prefix ? c->kv : NULL, .last_only = 1};
     return ac_run_forward(c->run, &in, &fo, err);
 }
 
@@ -68,7 +68,7 @@ static int same_under_knockout_(ac_algo_ctx *c, const uint8_t *in_circuit, const
         if ((rc = ac__algo_forward(c, b, 1, NULL, NULL, NULL, c->logits_ref, err))) break;
         if ((rc = ac_measure_answer_diff(c->logits_ref, B, V, AC_VAL_LOGIT, &sets, &v, err))) break;
         s.ld_m += w * v;
-        if ((rc = ac_patch_values(c, b, ablation, 0, c->patch, err))) break;
+        if ((rc = ac__patch_values(c, b, ablation, 0, 1, c->patch, err))) break;
         /* C: every edge outside the circuit patched */
         for (size_t e = 0; e < E; e++) c->masks[e] = in_circuit[e] ? 0.0f : 1.0f;
         if ((rc = forward(c, b, c->masks, 0, c->logits, err))) break;
@@ -191,7 +191,7 @@ int ac__knockout_init(ac__knockout *k, ac_algo_ctx *c, const uint8_t *in_circuit
 int ac__knockout_patch(ac__knockout *k, size_t bi, ac_error *err) {
     if (k->patch_for == bi) return AC_OK;
     k->patch_for = SIZE_MAX;
-    int rc = ac_patch_values(k->c, &k->c->split->batches[bi], k->o->ablation, 0, k->c->patch, err);
+    int rc = ac__patch_values(k->c, &k->c->split->batches[bi], k->o->ablation, 0, 1, k->c->patch, err);
     if (!rc) k->patch_for = bi;
     return rc;
 }

@@ -67,6 +67,7 @@ static int gradient_step(ac_algo_ctx *w, const ac_batch *b, const ac_discover_op
     fo->logits_mode = AC_LOGITS_LAST;
     fo->logits = w->logits;
     fo->prefix = w->use_prefix ? w->kv : NULL;
+    fo->last_only = 1; /* the loss reads the last position */
     double loss;
     if ((rc = ac_run_forward(w->run, &in, fo, err))) return rc;
     if ((rc = ac__algo_loss(w, b, o, w->logits, &loss, w->dlogits, err))) return rc;
@@ -120,7 +121,7 @@ static int sub_batch(ac_algo_ctx *w, const ac_discover_opts *o, int mode, const 
      * own rows) is scaled by rows / B */
     const float scale = (float)((double)nr / (double)full->batch_size);
     if (mode == MODE_IG_INPUTS) return sub_batch_ig_inputs(w, o, b, scale, grad, err);
-    int rc = ac_patch_values(w, b, o->ablation, 0, w->patch, err);
+    int rc = ac__patch_values(w, b, o->ablation, 0, 1, w->patch, err);
     if (rc) return rc;
     for (int k = 0; k <= steps; k++) {
         const float mval = ig ? (float)k / (float)steps : o->mask_val;

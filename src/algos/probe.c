@@ -171,7 +171,7 @@ int ac__probe_patch(ac__probe *p, size_t bi, ac_error *err) {
     const ac_ablation kind = o->probe_ablation ? o->probe_ablation : AC_ABLATION_MEAN_CORRUPT;
     const int from_clean = o->probe_ablation && !o->probe_tree;
     p->patch_for = SIZE_MAX;
-    int rc = ac_patch_values(p->c, &p->c->split->batches[bi], kind, from_clean, p->c->patch, err);
+    int rc = ac__patch_values(p->c, &p->c->split->batches[bi], kind, from_clean, 1, p->c->patch, err);
     if (!rc) p->patch_for = bi;
     return rc;
 }
@@ -299,7 +299,7 @@ int ac__probe_loss_grad(ac__probe *p, size_t bi, const double *theta, const doub
     ac_tokens in = {.B = (int)B, .T = (int)b->seq_len, .ids = tree ? b->clean : b->corrupt,
                     .mask = tree ? b->clean_mask : b->corrupt_mask};
     ac_forward_opts fo = {.logits_mode = AC_LOGITS_LAST, .logits = c->logits, .masks = p->masks,
-                          .patch = c->patch, .masks_per_row = hc};
+                          .patch = c->patch, .masks_per_row = hc, .last_only = 1};
     int rc = ac_run_forward(c->run, &in, &fo, err);
     if (rc) return rc;
     double faith = 0;

@@ -154,21 +154,26 @@ static const float *mlp_backward_to_norm(ac_run *r, int l, const float *gout) {
     const ac_layer_weights *lw = &r->m->w.layers[l];
     const ac_layer_acts *a = &r->layers[l];
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model, hid = (size_t)c->d_mlp;
+    /* the block's rows (a last_only forward's final block: the last positions; the
+     * gradient is zero at the others) */
+    const ac__row_set rs = ac__run_block_rows(r, l);
+    const size_t hf = rs.first * hid, hs = rs.stride * hid, xf = rs.first * d, xs = rs.stride * d;
     /* d loss / d hact into hact (free during the backward), then d loss / d hpre (and
      * up) into ghid */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)hid, (int)d, 1.0f, gout, (int)d,
-                lw->w_proj, (int)hid, 0.0f, r->hact, (int)hid);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rs.n, (int)hid, (int)d, 1.0f, gout + xf, (int)xs,
+                lw->w_proj, (int)hid, 0.0f, r->hact + hf, (int)hs);
     memset(r->ghid, 0, BT * hid * sizeof(float));
     float *gxn = r->tmp2;
     memset(gxn, 0, BT * d * sizeof(float));
     if (c->gated_mlp) {
         memset(r->gup, 0, BT * hid * sizeof(float));
-        ac__gated_backward(r->ghid, r->gup, r->hact, a->hpre, a->up, BT * hid, c->act);
-        ac__matmul_backward_input(gxn, (int)d, r->gup, (int)hid, lw->w_up, (int)BT, (int)d, (int)hid);
+        ac__gated_backward_rows(r->ghid + hf, r->gup + hf, r->hact + hf, a->hpre + hf, a->up + hf, rs.n, hs, hid,
+                                c->act);
+        ac__matmul_backward_input(gxn + xf, (int)xs, r->gup + hf, (int)hs, lw->w_up, rs.n, (int)d, (int)hid);
     } else {
-        ac__act_backward(r->ghid, r->hact, a->hpre, BT * hid, c->act);
+        ac__act_backward_rows(r->ghid + hf, r->hact + hf, a->hpre + hf, rs.n, hs, hid, c->act);
     }
-    ac__matmul_backward_input(gxn, (int)d, r->ghid, (int)hid, lw->w_fc, (int)BT, (int)d, (int)hid);
+    ac__matmul_backward_input(gxn + xf, (int)xs, r->ghid + hf, (int)hs, lw->w_fc, rs.n, (int)d, (int)hid);
     return gxn;
 }
 
@@ -183,15 +188,19 @@ static void attn_backward_to_qkv(ac_run *r, int l) {
     const int dh = c->d_head, H = c->n_head, Hkv = c->n_kv_head;
     const size_t BT = (size_t)r->B * (size_t)r->T, d = (size_t)c->d_model, n = BT * d;
     memset(r->gz, 0, BT * (size_t)H * (size_t)dh * sizeof(float));
+    /* the rows the forward ran the output projection on (the gradient is zero at others) */
+    const ac__row_set rs = ac__run_block_rows(r, l);
+    const size_t zw = (size_t)H * (size_t)dh, zf = rs.first * zw, xf = rs.first * d;
+    const int zs = (int)(rs.stride * zw), xs = (int)(rs.stride * d);
     if (g && r->any_active) {
         for (int h = 0; h < H; h++) {
             const float *gs = r->gsrc + (size_t)(g->head_src[l] + h) * n;
             for (size_t i = 0; i < n; i++) r->tmp[i] = r->gx[i] + gs[i];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, dh, (int)d, 1.0f, r->tmp,
-                        (int)d, lw->wo + h * dh, H * dh, 1.0f, r->gz + h * dh, H * dh);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rs.n, dh, (int)d, 1.0f, r->tmp + xf, xs,
+                        lw->wo + h * dh, H * dh, 1.0f, r->gz + zf + h * dh, zs);
         }
     } else {
-        ac__matmul_backward_input(r->gz, H * dh, r->gx, (int)d, lw->wo, (int)BT, H * dh, (int)d);
+        ac__matmul_backward_input(r->gz + zf, zs, r->gx + xf, xs, lw->wo, rs.n, H * dh, (int)d);
     }
     memset(r->gqkv, 0, BT * (size_t)r->qkv_w * sizeof(float));
     ac__attention_backward_kv(r->gqkv, r->scratch, r->gz, a->probs, a->qkv, r->qkv_w, r->B, r->T, H, Hkv, dh,

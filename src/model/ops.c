@@ -371,6 +371,43 @@ void ac__gated_backward(float *dgate, float *dup, const float *dout, const float
     }
 }
 
+/* The same over `rows` rows of n values at row stride ld (ld == n: one pass). */
+void ac__act_forward_rows(float *out, const float *in, int rows, size_t ld, size_t n, ac_act_kind kind) {
+    if (ld == n) {
+        ac__act_forward(out, in, (size_t)rows * n, kind);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)rows; i++) ac__act_forward(out + i * ld, in + i * ld, n, kind);
+}
+
+void ac__act_backward_rows(float *din, const float *dout, const float *in, int rows, size_t ld, size_t n,
+                           ac_act_kind kind) {
+    if (ld == n) {
+        ac__act_backward(din, dout, in, (size_t)rows * n, kind);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)rows; i++) ac__act_backward(din + i * ld, dout + i * ld, in + i * ld, n, kind);
+}
+
+void ac__gated_forward_rows(float *out, const float *gate, const float *up, int rows, size_t ld, size_t n,
+                            ac_act_kind kind) {
+    if (ld == n) {
+        ac__gated_forward(out, gate, up, (size_t)rows * n, kind);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)rows; i++) ac__gated_forward(out + i * ld, gate + i * ld, up + i * ld, n, kind);
+}
+
+void ac__gated_backward_rows(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                             int rows, size_t ld, size_t n, ac_act_kind kind) {
+    if (ld == n) {
+        ac__gated_backward(dgate, dup, dout, gate, up, (size_t)rows * n, kind);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)rows; i++)
+        ac__gated_backward(dgate + i * ld, dup + i * ld, dout + i * ld, gate + i * ld, up + i * ld, n, kind);
+}
+
 /* ---- rotary embeddings ------------------------------------------------------------- */
 
 void ac__rope_inv_freq(float *inv_freq, const ac_config *cfg) {

@@ -55,6 +55,15 @@ void ac__act_backward(float *din, const float *dout, const float *in, size_t n, 
 void ac__gated_forward(float *out, const float *gate, const float *up, size_t n, ac_act_kind kind);
 void ac__gated_backward(float *dgate, float *dup, const float *dout, const float *gate,
                         const float *up, size_t n, ac_act_kind kind);
+/* The four above over `rows` rows of n values each, every array at row stride ld (the
+ * rows a last_only forward's final block computes); ld == n is one pass over rows*n. */
+void ac__act_forward_rows(float *out, const float *in, int rows, size_t ld, size_t n, ac_act_kind kind);
+void ac__act_backward_rows(float *din, const float *dout, const float *in, int rows, size_t ld, size_t n,
+                           ac_act_kind kind);
+void ac__gated_forward_rows(float *out, const float *gate, const float *up, int rows, size_t ld, size_t n,
+                            ac_act_kind kind);
+void ac__gated_backward_rows(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                             int rows, size_t ld, size_t n, ac_act_kind kind);
 
 /* Rotary position embedding, in place, on `nh` heads of width dh in each of N rows of x
  * (row stride ld). pos[N] are position ids. inv_freq[dh/2] the per-pair frequencies.

@@ -266,6 +266,8 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         return ac_error_set(err, AC_ERR_ARG, NULL,
                             "forward: a cached prefix of %d and %d tail tokens exceed the run's %d tokens",
                             P, in->T, r->max_T);
+    if (o->last_only && o->logits_mode == AC_LOGITS_ALL)
+        return ac_error_set(err, AC_ERR_ARG, NULL, "forward: last_only computes logits at the last position only");
     if (o->diff && (!g || o->partial))
         return ac_error_set(err, AC_ERR_ARG, NULL, "forward: a diff stack needs a graph and a full forward");
     if (g && g->seq_len > 0 && g->seq_len != P + in->T)
@@ -278,7 +280,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     const int partial = o->partial != 0;
     if (partial) {
         if (!r->forward_ok || B != r->B || T != r->T || o->patch != r->patch || o->diff_base != r->diff_base ||
-            kv != r->kv || r->D != r->D_own)
+            kv != r->kv || r->D != r->D_own || (o->last_only != 0) != r->last_only)
             return ac_error_set(err, AC_ERR_ARG, NULL,
                                 "forward: a partial re-run needs a previous forward of the same batch and patch values");
         if (o->start_block < 0 || o->start_block > c->n_layer || (o->start_mlp && (c->attn_only || o->start_block == c->n_layer)))
@@ -295,6 +297,7 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
     r->kv = kv;
     r->P = P;
     r->logits_mode = o->logits_mode;
+    r->last_only = o->last_only != 0;
     if (!partial) r->D = o->diff ? o->diff : r->D_own;
 
     /* inputs, padding mask and position ids (padding does not advance positions; tails
@@ -398,18 +401,22 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
         ac__attention_forward_kv(a->z, a->probs, a->qkv, r->qkv_w, r->mask, B, T, H, Hkv, dh,
                                  kv ? kv->kv + (size_t)l * (size_t)P * (size_t)kv->ld : NULL, P);
 
-        /* --- per-head outputs (sources) into the residual --- */
+        /* --- per-head outputs (sources) into the residual, on the block's rows --- */
+        const ac__row_set rs = ac__run_block_rows(r, l);
+        const size_t zw = (size_t)H * (size_t)dh, zf = rs.first * zw, xf = rs.first * d;
+        const int zs = (int)(rs.stride * zw), xs = (int)(rs.stride * d);
         if (g) {
+            if (rs.stride > 1) memset(r->tmp, 0, BT * d * sizeof(float)); /* the other rows: 0 */
             for (int h = 0; h < H; h++) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, (int)d, dh, 1.0f,
-                            a->z + h * dh, H * dh, lw->wo + h * dh, H * dh, 0.0f, r->tmp, (int)d);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rs.n, (int)d, dh, 1.0f, a->z + zf + h * dh, zs,
+                            lw->wo + h * dh, H * dh, 0.0f, r->tmp + xf, xs);
                 emit_source(r, r->tmp, o->record, g->head_src[l] + h);
 #pragma omp parallel for schedule(static) if (BT * d > 65536)
                 for (size_t i = 0; i < BT * d; i++) x[i] += r->tmp[i];
             }
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, (int)d, H * dh, 1.0f,
-                        a->z, H * dh, lw->wo, H * dh, 1.0f, x, (int)d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rs.n, (int)d, H * dh, 1.0f, a->z + zf, zs, lw->wo,
+                        H * dh, 1.0f, x + xf, xs);
         }
         if (lw->bo) {
 #pragma omp parallel for schedule(static) if (BT > 64)
@@ -432,15 +439,21 @@ int ac_run_forward(ac_run *r, const ac_tokens *in, const ac_forward_opts *o, ac_
             mlp_in = r->delta;
         }
         const size_t hid = (size_t)c->d_mlp;
+        const ac__row_set ms = ac__run_block_rows(r, l);
+        const size_t hf = ms.first * hid, hs = ms.stride * hid, mf = ms.first * d, mstride = ms.stride * d;
         ac__norm_forward(r->tmp, mlp_in, lw->ln2_w, lw->ln2_b, (int)BT, (int)d, c->norm_eps, c->norm);
-        ac__matmul_forward(a->hpre, (int)hid, r->tmp, (int)d, lw->w_fc, lw->b_fc, (int)BT, (int)d, (int)hid);
+        ac__matmul_forward(a->hpre + hf, (int)hs, r->tmp + mf, (int)mstride, lw->w_fc, lw->b_fc, ms.n, (int)d,
+                           (int)hid);
         if (c->gated_mlp) {
-            ac__matmul_forward(a->up, (int)hid, r->tmp, (int)d, lw->w_up, NULL, (int)BT, (int)d, (int)hid);
-            ac__gated_forward(r->hact, a->hpre, a->up, BT * hid, c->act);
+            ac__matmul_forward(a->up + hf, (int)hs, r->tmp + mf, (int)mstride, lw->w_up, NULL, ms.n, (int)d,
+                               (int)hid);
+            ac__gated_forward_rows(r->hact + hf, a->hpre + hf, a->up + hf, ms.n, hs, hid, c->act);
         } else {
-            ac__act_forward(r->hact, a->hpre, BT * hid, c->act);
+            ac__act_forward_rows(r->hact + hf, a->hpre + hf, ms.n, hs, hid, c->act);
         }
-        ac__matmul_forward(r->tmp, (int)d, r->hact, (int)hid, lw->w_proj, lw->b_proj, (int)BT, (int)hid, (int)d);
+        if (ms.stride > 1) memset(r->tmp, 0, BT * d * sizeof(float)); /* the other rows: 0 */
+        ac__matmul_forward(r->tmp + mf, (int)mstride, r->hact + hf, (int)hs, lw->w_proj, lw->b_proj, ms.n, (int)hid,
+                           (int)d);
         if (g) emit_source(r, r->tmp, o->record, g->mlp_src[l]);
 #pragma omp parallel for schedule(static) if (BT * d > 65536)
         for (size_t i = 0; i < BT * d; i++) x[i] += r->tmp[i];

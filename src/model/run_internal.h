@@ -33,6 +33,7 @@ struct ac_run {
     int masks_per_row;       /* the forward's masks are per batch row */
     const float *patch;      /* borrowed patch stack */
     ac_logits_mode logits_mode;
+    int last_only;           /* the forward's last_only: final block on last rows only */
     int have_forward;        /* the last forward succeeded and kept what backward needs */
     int forward_ok;          /* activations of a complete forward are cached (partial re-runs) */
     const float *diff_base;  /* borrowed; see ac_forward_opts */
@@ -89,5 +90,19 @@ static inline const float *ac__run_mask_row(const ac_run *r, int b) {
 /* Delta inputs Σ_s m[dest, s] (P_s − C_s) for `n` destinations dest0 .. dest0+n-1 that
  * share one source set: out[n][BT][d]. */
 void ac__run_deltas(ac_run *r, int dest0, int n, float *out);
+
+/* The rows block l runs its output projection and MLP on: all B*T (first row 0, row
+ * stride 1) or, in the final block of a last_only forward, the B last-position rows
+ * (first row T-1, stride T). Rows outside the set are not computed there. */
+typedef struct ac__row_set {
+    int n;
+    size_t first, stride;
+} ac__row_set;
+
+static inline ac__row_set ac__run_block_rows(const ac_run *r, int l) {
+    if (r->last_only && r->T > 1 && l == r->m->cfg.n_layer - 1)
+        return (ac__row_set){.n = r->B, .first = (size_t)r->T - 1, .stride = (size_t)r->T};
+    return (ac__row_set){.n = r->B * r->T, .first = 0, .stride = 1};
+}
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "algos/algo_internal.h"
 #include "model/stacked.h"
+#include "util/self_exe.h"
 #include "bench_common.h"
 #include "bench_flops.h"
 
@@ -681,6 +682,8 @@ static int spawn_phase(const opts *o, const char *phase, result *r) {
     args[n] = NULL;
     fflush(stdout);
     fflush(stderr);
+    char self[4096];
+    const char *exe = ac__self_exe(self, sizeof self);
     const double t0 = acb_now();
     pid_t pid = fork();
     if (pid < 0) {
@@ -690,7 +693,7 @@ static int spawn_phase(const opts *o, const char *phase, result *r) {
     }
     if (pid == 0) {
         close(fds[0]);
-        execv("/proc/self/exe", args);
+        execv(exe, args);
         _exit(127);
     }
     close(fds[1]);

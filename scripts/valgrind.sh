@@ -26,6 +26,8 @@ mkdir -p "$out"
 src=$(pwd)
 export AC_SOURCE_DIR="$src" AC_SHARED_DIR="$src/../shared" AC_CLI="$src/$build/autocircuit"
 export OPENBLAS_CORETYPE=Haswell OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive AC_NO_REEXEC=1
+# the interrupt tests signal the CLI after this many seconds: it must have started
+export AC_TEST_SIGNAL_DELAY=${AC_TEST_SIGNAL_DELAY:-30}
 vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
     --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
     --suppressions="$src/scripts/valgrind.supp" --trace-children=yes

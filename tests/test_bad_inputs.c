@@ -995,9 +995,9 @@ static void test_interrupt_cleanup(void **state) {
     const char *cwd = fresh_dir("intr_cli");
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && timeout --preserve-status -s TERM 1 '%s' discover --model '%s' --data '%s' %s --algo ig "
+             "cd '%s' && timeout --preserve-status -s TERM %s '%s' discover --model '%s' --data '%s' %s --algo ig "
              "--steps 1000000 --quiet 2>/dev/null",
-             cwd, ac_test_cli(), rf_model2, rf_data, RF_DATA_OPTS);
+             cwd, ac_test_signal_delay(), ac_test_cli(), rf_model2, rf_data, RF_DATA_OPTS);
     assert_int_equal(ac_test_run(cmd, NULL), 130);
     assert_true(dir_is_empty(cwd));
 }

@@ -570,8 +570,8 @@ static void test_interrupt(void **state) {
     char out[1100], cmd[8192];
     snprintf(out, sizeof out, "%s/scores.json", dir);
     snprintf(cmd, sizeof cmd,
-             "timeout --preserve-status -s INT 1 '%s' discover --model '%s' --data '%s' %s --algo ig --steps 1000000 --out '%s' --quiet",
-             ac_test_cli(), model_dir, data_path, DATA_OPTS, out);
+             "timeout --preserve-status -s INT %s '%s' discover --model '%s' --data '%s' %s --algo ig --steps 1000000 --out '%s' --quiet",
+             ac_test_signal_delay(), ac_test_cli(), model_dir, data_path, DATA_OPTS, out);
     int rc = ac_test_run(cmd, NULL);
     assert_int_equal(rc, 130);
     char ls[1200], *listing;

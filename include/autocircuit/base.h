@@ -98,7 +98,7 @@ int ac_add_size(size_t a, size_t b, size_t *out);
  * user did, OPENBLAS_CORETYPE=SkylakeX on AVX-512 machines (OpenBLAS otherwise picks its
  * slower AVX2 kernels there: ~230 vs ~430 GFLOP/s sgemm on 2 cores) and
  * OMP_WAIT_POLICY=passive (idle threads sleep instead of spinning), then re-executes the
- * program once with the same argv (via /proc/self/exe). Returns without doing anything
+ * program once with the same argv (the path /proc/self/exe links to). Returns without doing anything
  * when nothing needed setting, when AC_NO_REEXEC or AC_REEXECED is set, or when the
  * exec fails (the program then carries on with the defaults). */
 void ac_ensure_runtime_env(char **argv);

@@ -1,5 +1,6 @@
 /* Status table, error formatting and the allocation hook. */
 #include "autocircuit/base.h"
+#include "util/self_exe.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -182,6 +183,13 @@ void *ac_alloc_aligned(size_t count, size_t size) {
 
 void ac_free_aligned(void *p) { free(p); }
 
+const char *ac__self_exe(char *buf, size_t n) {
+    const ssize_t k = n > 1 ? readlink("/proc/self/exe", buf, n - 1) : -1;
+    if (k <= 0 || (size_t)k >= n - 1) return "/proc/self/exe";
+    buf[k] = '\0';
+    return buf;
+}
+
 void ac_ensure_runtime_env(char **argv) {
     if (getenv("AC_NO_REEXEC") || getenv("AC_REEXECED")) return;
     int changed = 0;
@@ -198,6 +206,7 @@ void ac_ensure_runtime_env(char **argv) {
     }
     if (!changed) return;
     setenv("AC_REEXECED", "1", 1);
-    execv("/proc/self/exe", argv);
+    char self[4096];
+    execv(ac__self_exe(self, sizeof self), argv);
     /* exec failed: carry on with the defaults */
 }

@@ -28,6 +28,11 @@ const char *ac_test_cli(void) {
     return d ? d : "autocircuit";
 }
 
+const char *ac_test_signal_delay(void) {
+    const char *d = getenv("AC_TEST_SIGNAL_DELAY");
+    return d && *d ? d : "1";
+}
+
 static char tmpdir_path[256];
 static pid_t tmpdir_owner;
 

@@ -14,6 +14,10 @@
 const char *ac_test_shared_dir(void);   /* NULL when absent */
 const char *ac_test_source_dir(void);
 const char *ac_test_cli(void);
+/* Seconds to let a CLI process start before a test interrupts it: 1, or
+ * $AC_TEST_SIGNAL_DELAY (scripts/valgrind.sh sets more: under memcheck the CLI needs
+ * seconds to reach main and install its handlers). A string for timeout(1). */
+const char *ac_test_signal_delay(void);
 /* Fresh temporary directory for one test program (removed by the OS tmp cleaner). */
 const char *ac_test_tmpdir(void);
 /* path join into a static rotating buffer */
